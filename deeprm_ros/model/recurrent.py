@@ -1,0 +1,68 @@
+"""Three fully connected layers of type LSTM, GRU or MLP (DeepRM section 3.2).
+
+The recurrent state is passed in and out explicitly as a tuple of (B, width) tensors, so a caller
+(the ROS node) can keep one state per tracked object and batch objects freely.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class RecurrentStack(nn.Module):
+    def __init__(self, kind: str, in_features: int, hidden_sizes: tuple[int, int, int]):
+        super().__init__()
+        self.kind = kind
+        self.hidden_sizes = tuple(hidden_sizes)
+        sizes = (in_features,) + self.hidden_sizes
+        cell = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(kind)
+        if cell is not None:
+            self.layers = nn.ModuleList(cell(sizes[i], sizes[i + 1]) for i in range(3))
+        else:
+            self.layers = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1]) for i in range(3))
+        self.out_features = self.hidden_sizes[-1]
+
+    @property
+    def state_widths(self) -> tuple[int, ...]:
+        """Width of each state tensor: (h, c) per LSTM layer, h per GRU layer, none for the MLP."""
+        if self.kind == "lstm":
+            return tuple(w for h in self.hidden_sizes for w in (h, h))
+        if self.kind == "gru":
+            return self.hidden_sizes
+        return ()
+
+    def zero_state(self, batch: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.zeros(batch, w, device=device, dtype=dtype) for w in self.state_widths)
+
+    def forward(self, x: torch.Tensor, state: tuple | None):
+        if state is None or len(state) == 0:
+            state = self.zero_state(x.shape[0], x.device, x.dtype)
+        new_state = []
+        if self.kind == "lstm":
+            for i, layer in enumerate(self.layers):
+                h, c = layer(x, (state[2 * i], state[2 * i + 1]))
+                new_state += [h, c]
+                x = h
+        elif self.kind == "gru":
+            for i, layer in enumerate(self.layers):
+                x = layer(x, state[i])
+                new_state.append(x)
+        else:
+            for layer in self.layers:
+                x = torch.relu(layer(x))
+        return x, tuple(new_state)
+
+
+def split_state(state: tuple) -> list[tuple]:
+    """One state tuple per batch element (each tensor keeps a batch dimension of 1)."""
+    if not state:
+        return []
+    return [tuple(s[i:i + 1] for s in state) for i in range(state[0].shape[0])]
+
+
+def stack_states(states: list, stack: RecurrentStack, device=None) -> tuple:
+    """Batch per-object states; None entries (new objects) start from zeros."""
+    if not stack.state_widths:
+        return ()
+    filled = [s if s is not None else stack.zero_state(1, device) for s in states]
+    return tuple(torch.cat([s[k].to(device) for s in filled], dim=0) for k in range(len(stack.state_widths)))
