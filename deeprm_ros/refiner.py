@@ -51,8 +51,9 @@ def _to_image_tensor(images, device) -> torch.Tensor:
 
 
 class Refiner:
-    def __init__(self, model, renderer, models: dict, device="cpu", n_box_points: int = 256):
+    def __init__(self, model, renderer, models: dict, device="cpu", n_box_points: int = 256, amp: bool = False):
         self.model = model
+        self.amp = amp and torch.device(device).type == "cuda"  # mixed precision for the network only
         self.renderer = renderer
         self.device = torch.device(device)
         self.crop_size = tuple(model.config.input_size)
@@ -120,7 +121,11 @@ class Refiner:
                     record.pair = pair.detach()
                 self._sync()
                 t2 = time.perf_counter()
-                step = self.model(pair, state, with_flow=train)
+                with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
+                    step = self.model(pair, state, with_flow=train)
+                if self.amp:  # geometry stays in float32
+                    step.translation, step.quaternion = step.translation.float(), step.quaternion.float()
+                    step.state = tuple(s.float() for s in step.state)
                 self._sync()
                 t3 = time.perf_counter()
                 T = apply_pose_update(T_in, step.translation, step.quaternion, K_crop)

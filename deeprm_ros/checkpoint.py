@@ -1,0 +1,91 @@
+"""Checkpoints: weights as safetensors plus the model config as JSON; nothing is unpickled on load.
+
+A training directory also holds `training_state.pt` (optimizer, scheduler, step), read back with
+torch.load(weights_only=True), which refuses arbitrary objects.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .model import DeepRM, ModelConfig
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+TRAINING_STATE = "training_state.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+def save_model(model: DeepRM, directory, half: bool = False, inference_only: bool = False) -> Path:
+    """Write model.safetensors and config.json. half=True stores float16 (loaded back as float32)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    config = model.config.to_dict()
+    if inference_only:
+        state = {k: v for k, v in state.items() if not k.startswith("flow_decoder.")}
+        config["with_flow"] = False
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    tmp = directory / (WEIGHTS + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(directory / WEIGHTS)
+    (directory / CONFIG).write_text(json.dumps(config, indent=2))
+    return directory
+
+
+def load_config(directory) -> ModelConfig:
+    path = Path(directory) / CONFIG
+    try:
+        return ModelConfig.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing (a checkpoint is a folder with {WEIGHTS} and {CONFIG})") from None
+    except (json.JSONDecodeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid model config: {e}") from None
+
+
+def load_model(directory, device="cpu", with_flow: bool = False) -> DeepRM:
+    """The model of a checkpoint folder, in eval mode, without the flow decoder unless asked."""
+    config = load_config(directory)
+    if not with_flow:
+        config.with_flow = False
+    config.pretrained_lite0 = False  # the checkpoint holds the weights
+    model = DeepRM(config)
+    path = Path(directory) / WEIGHTS
+    try:
+        state = load_file(str(path))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    if not with_flow:
+        state = {k: v for k, v in state.items() if not k.startswith("flow_decoder.")}
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: does not match {CONFIG} (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    return model.to(device).eval()
+
+
+def save_training_state(directory, optimizer, scheduler, step: int, epoch: int, extra: dict | None = None):
+    path = Path(directory) / TRAINING_STATE
+    tmp = path.with_suffix(".tmp")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "step": step, "epoch": epoch, "extra": extra or {}}, tmp)
+    tmp.replace(path)
+
+
+def load_training_state(directory) -> dict | None:
+    path = Path(directory) / TRAINING_STATE
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot be read safely ({e})") from None

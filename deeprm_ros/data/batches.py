@@ -1,0 +1,88 @@
+"""Training batches: images x objects from a BOP dataset, with ground truth and DeepIM-style initial poses."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .perturbation import perturb_poses
+
+
+@dataclass
+class Batch:
+    images: np.ndarray        # (N, H, W, 3) uint8
+    image_index: np.ndarray   # (B,) which image each object is in
+    K: np.ndarray             # (B, 3, 3)
+    obj_ids: np.ndarray       # (B,)
+    T_gt: np.ndarray          # (B, 4, 4) metres
+    T_init: np.ndarray        # (B, 4, 4)
+
+
+class BatchSampler:
+    """Draws `images_per_batch` images and up to `objects_per_image` visible objects from each
+    (the paper: YCB-V 16 x 4, LM-O 48 x 1). Deterministic per (seed, rank, step), so resuming at
+    step s draws exactly the batches an uninterrupted run would have drawn."""
+
+    def __init__(self, dataset, images_per_batch: int, objects_per_image: int, min_visib_fract: float,
+                 rotation_std_deg: float, translation_std_m, known_obj_ids, cache_images: bool = False):
+        self.dataset = dataset
+        self.images_per_batch = images_per_batch
+        self.objects_per_image = objects_per_image
+        self.rotation_std_deg = rotation_std_deg
+        self.translation_std_m = tuple(translation_std_m)
+        self.cache = {} if cache_images else None
+        per_image = defaultdict(list)
+        for rec in dataset.samples:
+            if rec.visib_fract >= min_visib_fract and rec.obj_id in known_obj_ids:
+                per_image[(rec.scene_id, rec.im_id)].append(rec)
+        self.keys = sorted(per_image)
+        self.per_image = per_image
+        if not self.keys:
+            raise ValueError(f"no image of {dataset} has an object with visib_fract >= {min_visib_fract}")
+
+    def __len__(self):
+        return len(self.keys)
+
+    def _image(self, key):
+        if self.cache is not None and key in self.cache:
+            return self.cache[key]
+        img = self.dataset.load_image(*key)
+        if self.cache is not None:
+            self.cache[key] = img
+        return img
+
+    def sample(self, seed: int, rank: int, step: int) -> Batch:
+        rng = np.random.default_rng([seed, rank, step])
+        keys = rng.choice(len(self.keys), size=self.images_per_batch, replace=len(self.keys) < self.images_per_batch)
+        images, index, Ks, ids, poses = [], [], [], [], []
+        for n, k in enumerate(keys):
+            key = self.keys[k]
+            recs = self.per_image[key]
+            pick = rng.choice(len(recs), size=min(self.objects_per_image, len(recs)), replace=False)
+            images.append(self._image(key))
+            for p in pick:
+                r = recs[p]
+                index.append(n)
+                Ks.append(r.K)
+                ids.append(r.obj_id)
+                poses.append(r.T_cam_obj)
+        T_gt = np.stack(poses).astype(np.float64)
+        T_init = perturb_poses(T_gt, rng, rot_std_deg=self.rotation_std_deg, trans_std_m=self.translation_std_m)
+        return Batch(np.stack(images), np.asarray(index), np.stack(Ks).astype(np.float64),
+                     np.asarray(ids), T_gt, T_init)
+
+
+def symmetry_tensor(models: dict, obj_ids, n_continuous: int) -> torch.Tensor:
+    """(B, S_max, 4, 4) symmetric transforms per object, padded with the identity (harmless in a min)."""
+    per = [np.asarray(models[int(o)].symmetry_transforms(n_continuous)) for o in obj_ids]
+    s_max = max(len(p) for p in per)
+    out = np.tile(np.eye(4), (len(per), s_max, 1, 1))
+    for i, p in enumerate(per):
+        out[i, : len(p)] = p
+    return torch.as_tensor(out, dtype=torch.float32)
+
+
+def points_tensor(models: dict, obj_ids, n_points: int) -> torch.Tensor:
+    return torch.stack([torch.as_tensor(models[int(o)].points[:n_points], dtype=torch.float32) for o in obj_ids])

@@ -1,0 +1,219 @@
+"""Train DeepRM: `python -m deeprm_ros.train --config config/demo.yaml --out runs/demo [--resume]`.
+
+Multi-GPU / multi-node: `torchrun --nproc-per-node N -m deeprm_ros.train ...` (env:// rendezvous).
+Each process owns its renderer (a GL context per process) and draws its own batches; gradients are
+averaged across processes with an all-reduce after every backward pass. (DDP's wrapper is not used:
+one training step calls the network once per unrolled iteration before a single backward, which
+DDP's bucketed reducer does not allow without static-graph tricks; the explicit all-reduce is the
+same arithmetic.)
+
+Unrolled iterations: the pose is detached between iterations (the renderer is not differentiable,
+and each update is learned as a fresh correction, as in DeepIM/CosyPose), while the recurrent state
+is carried WITH gradients, so the LSTM learns what to remember across iterations. The loss is the
+mean over iterations of Eq. 2 (+ flow_weight x multi-scale EPE).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch  # before any GL context (REFERENCE: timm/torch after EGL can segfault)
+import timm  # noqa: F401
+
+from . import checkpoint as ckpt
+from .training_config import ConfigError, load_training_config
+
+log = logging.getLogger("deeprm_ros.train")
+
+
+def _distributed():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local_rank
+
+
+def _device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def lr_factor(step: int, steps_per_epoch: int, milestones, gamma: float, warmup_epochs: float, warmup_factor: float):
+    """Piecewise-constant schedule of the paper: warm-up at warmup_factor for the first epochs, then
+    x gamma at each milestone epoch."""
+    epoch = step / steps_per_epoch
+    if epoch < warmup_epochs:
+        return warmup_factor
+    return gamma ** sum(epoch >= m for m in milestones)
+
+
+def compute_loss(out, T_gt, points, syms, loss_cfg):
+    """Mean over unrolled iterations of Eq. 2 (min over symmetries) + flow_weight * multi-scale EPE."""
+    from .losses import closest_symmetric_pose, flow_from_poses, multiscale_epe, symmetric_pose_loss
+
+    pose_terms, flow_terms = [], []
+    for T_pred, rec in zip(out.poses, out.records):
+        loss, _ = symmetric_pose_loss(T_pred, T_gt, points, syms, loss_cfg["rotation_weight"])
+        pose_terms.append(loss.mean())
+        if rec.flows is not None and loss_cfg["flow_weight"] > 0:
+            with torch.no_grad():
+                T_obs = closest_symmetric_pose(rec.T_input, T_gt, points, syms)
+                flow_gt = flow_from_poses(rec.rendered_depth, rec.rendered_valid, rec.K_crop, rec.T_input, T_obs)
+            flow_terms.append(multiscale_epe([f.float() for f in rec.flows], flow_gt, rec.rendered_valid))
+    pose = torch.stack(pose_terms).mean()
+    flow = torch.stack(flow_terms).mean() if flow_terms else pose.new_zeros(())
+    return pose + loss_cfg["flow_weight"] * flow, pose.detach(), flow.detach(), [p.item() for p in pose_terms]
+
+
+def train(config: dict, out_dir: Path, resume: bool) -> Path:
+    import numpy as np
+    from tqdm import tqdm
+
+    from .data.batches import BatchSampler, points_tensor, symmetry_tensor
+    from .data.bop import BopDataset
+    from .meshes import load_object_library
+    from .model import DeepRM, ModelConfig
+    from .refiner import Refiner
+    from .render import Renderer
+
+    world, rank, local_rank = _distributed()
+    tcfg, dcfg, ocfg, lcfg = config["train"], config["data"], config["optim"], config["loss"]
+    device = _device(tcfg["device"], local_rank)
+    if world > 1:
+        import torch.distributed as dist
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if tcfg["threads"]:
+        torch.set_num_threads(int(tcfg["threads"]))
+    torch.manual_seed(tcfg["seed"])
+
+    root = Path(dcfg["root"]).expanduser()
+    models_dir = Path(dcfg["models_dir"])
+    models_dir = models_dir if models_dir.is_absolute() else root / models_dir
+    models = load_object_library(models_dir, unit=dcfg["mesh_unit"], n_points=max(lcfg["n_points"], 256))
+    splits = dcfg["split"] if isinstance(dcfg["split"], list) else [dcfg["split"]]
+    samplers = []
+    for split in splits:
+        ds = BopDataset(root, split)
+        samplers.append(BatchSampler(ds, dcfg["images_per_batch"], dcfg["objects_per_image"], dcfg["min_visib_fract"],
+                                     config["perturbation"]["rotation_std_deg"],
+                                     config["perturbation"]["translation_std_m"], set(models), dcfg["cache_images"]))
+    first = samplers[0].sample(tcfg["seed"], rank, 0)
+    height, width = first.images.shape[1:3]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_cfg = ModelConfig.from_dict(config["model"])
+    if resume and (out_dir / ckpt.WEIGHTS).exists():
+        model = ckpt.load_model(out_dir, device, with_flow=model_cfg.with_flow).train()
+        state = ckpt.load_training_state(out_dir)
+    else:
+        model = DeepRM(model_cfg).to(device).train()
+        state = None
+    if world > 1:  # same start everywhere
+        import torch.distributed as dist
+        for p in model.parameters():
+            dist.broadcast(p.data, 0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=ocfg["lr"])
+    steps_per_epoch = ocfg["steps_per_epoch"] or max(1, math.ceil(sum(len(s) for s in samplers) /
+                                                                   (dcfg["images_per_batch"] * world)))
+    total_steps = steps_per_epoch * ocfg["epochs"]
+    if tcfg["max_steps"]:
+        total_steps = min(total_steps, int(tcfg["max_steps"]))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
+        s, steps_per_epoch, ocfg["milestones"], ocfg["gamma"], ocfg["warmup_epochs"], ocfg["warmup_factor"]))
+    step = 0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        if rank == 0:
+            log.info("resumed from %s at step %d", out_dir, step)
+    if rank == 0:
+        (out_dir / "train_config.json").write_text(json.dumps(config, indent=2))
+
+    renderer = Renderer(models, width=width, height=height)
+    refiner = Refiner(model, renderer, models, device, amp=bool(tcfg["amp"]))
+    scaler = torch.amp.GradScaler("cuda", enabled=refiner.amp)
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(out_dir / "tensorboard"))
+    bar = tqdm(total=total_steps, initial=step, desc="train", disable=rank != 0, dynamic_ncols=True)
+    t_last = time.perf_counter()
+    while step < total_steps:
+        batch = samplers[step % len(samplers)].sample(tcfg["seed"], rank, step)
+        T_gt = torch.as_tensor(batch.T_gt, dtype=torch.float32, device=device)
+        points = points_tensor(models, batch.obj_ids, lcfg["n_points"]).to(device)
+        syms = symmetry_tensor(models, batch.obj_ids, lcfg["n_continuous_symmetries"]).to(device)
+        out = refiner.run(batch.images, batch.K, batch.T_init, batch.obj_ids, tcfg["iterations"],
+                          image_index=batch.image_index, train=True)
+        loss, pose_loss, flow_loss, per_iter = compute_loss(out, T_gt, points, syms, lcfg)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if world > 1:
+            import torch.distributed as dist
+            for p in model.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= world
+        scaler.unscale_(optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), ocfg["grad_clip"])
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        step += 1
+        if rank == 0:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", first=f"{per_iter[0]*1e3:.1f}mm", last=f"{per_iter[-1]*1e3:.1f}mm")
+            if step % tcfg["log_every_steps"] == 0 or step == total_steps:
+                now = time.perf_counter()
+                writer.add_scalar("loss/total", loss.item(), step)
+                writer.add_scalar("loss/pose", pose_loss.item(), step)
+                writer.add_scalar("loss/flow", flow_loss.item(), step)
+                for i, v in enumerate(per_iter):
+                    writer.add_scalar(f"loss/pose_iter{i + 1}", v, step)
+                writer.add_scalar("optim/lr", scheduler.get_last_lr()[0], step)
+                writer.add_scalar("optim/grad_norm", float(grad_norm), step)
+                writer.add_scalar("time/step_s", (now - t_last) / tcfg["log_every_steps"], step)
+                t_last = now
+            if step % tcfg["checkpoint_every_steps"] == 0 or step == total_steps:
+                ckpt.save_model(model, out_dir)
+                ckpt.save_training_state(out_dir, optimizer, scheduler, step, step // steps_per_epoch)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+        dist.destroy_process_group()
+    return out_dir
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="training YAML (see config/)")
+    parser.add_argument("--out", required=True, help="output folder: checkpoint, training state, TensorBoard logs")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out if present")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override an option")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        config = load_training_config(args.config, args.set)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    train(config, Path(args.out), args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Training configuration: YAML in config/, read once, merged over these defaults, checked for typos."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+DEFAULTS = {
+    "model": {},  # ModelConfig fields
+    "data": {
+        "root": "",                 # BOP dataset root (holds models/ and the split folders)
+        "split": "train_pbr",       # a split name or a list of names
+        "models_dir": "models",     # relative to root, or absolute
+        "mesh_unit": "mm",
+        "min_visib_fract": 0.1,
+        "images_per_batch": 16,
+        "objects_per_image": 4,
+        "cache_images": False,      # keep decoded images in memory (small datasets)
+    },
+    "perturbation": {"rotation_std_deg": 15.0, "translation_std_m": [0.01, 0.01, 0.05]},
+    "optim": {
+        "lr": 1.0e-4, "epochs": 20, "steps_per_epoch": 0,  # 0: one pass over the dataset's images
+        "milestones": [10, 15], "gamma": 0.1, "warmup_epochs": 0, "warmup_factor": 0.1,
+        "grad_clip": 10.0,
+    },
+    "loss": {"flow_weight": 0.1, "rotation_weight": 0.0, "n_points": 500, "n_continuous_symmetries": 64},
+    "train": {
+        "iterations": 6, "amp": True, "seed": 0, "checkpoint_every_steps": 500, "log_every_steps": 20,
+        "threads": 0, "device": "auto", "max_steps": 0,
+    },
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(base: dict, update: dict, where: str) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (update or {}).items():
+        if where != "model" and key not in base:
+            raise ConfigError(f"unknown option {where}.{key} (known: {sorted(base)})")
+        if isinstance(base.get(key), dict) and isinstance(value, dict):
+            out[key] = _merge(base[key], value, f"{where}.{key}")
+        else:
+            out[key] = value
+    return out
+
+
+def apply_override(config: dict, assignment: str) -> None:
+    """`section.key=value` with a YAML value, e.g. `optim.lr=3e-4` or `data.split=[a,b]`."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} is not section.key=value")
+    dotted, raw = assignment.split("=", 1)
+    parts = dotted.split(".")
+    node = config
+    for p in parts[:-1]:
+        if p not in node or not isinstance(node[p], dict):
+            raise ConfigError(f"override {dotted!r}: no section {p!r}")
+        node = node[p]
+    if parts[0] != "model" and parts[-1] not in node:
+        raise ConfigError(f"override {dotted!r}: unknown option")
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def load_training_config(path, overrides=()) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read the training config ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    config = {}
+    for section, defaults in DEFAULTS.items():
+        config[section] = _merge(defaults, data.get(section, {}), section)
+    unknown = set(data) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
+    for o in overrides:
+        apply_override(config, o)
+    return config
