@@ -1,0 +1,125 @@
+"""Per-object tracks for the node: association, recurrent state, expiry and re-initialization.
+
+Pure Python/numpy (no rclpy), so the policy is testable on its own. One track per object instance:
+detections are matched to tracks of the same class by nearest translation within a gate (greedy over
+all pairs, closest first), so several instances of a class stay distinct. A matched track keeps its
+refined pose and recurrent state (the detection only confirms it); an unmatched detection starts a
+new track from the coarse pose with a zero state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Detection:
+    class_id: str
+    obj_id: int
+    pose: np.ndarray          # (4, 4) camera optical frame, metres
+    score: float = 1.0
+
+
+@dataclass
+class Track:
+    track_id: int
+    class_id: str
+    obj_id: int
+    pose: np.ndarray
+    detection_pose: np.ndarray      # the latest coarse pose: where a re-initialization restarts
+    state: tuple | None = None      # recurrent state, batch dimension 1; None = zeros
+    score: float = 1.0
+    last_detected: float = 0.0
+    unconverged_frames: int = 0
+    reinitializations: int = 0
+    iterations_run: int = 0
+    last_translation_mm: float = float("nan")
+    last_rotation_deg: float = float("nan")
+    converged: bool = False
+    fresh: bool = True              # not refined yet, or just re-initialized: gets the full iteration count
+
+
+@dataclass
+class TrackManager:
+    gate_m: float = 0.1
+    timeout_s: float = 2.0
+    max_tracks: int = 32
+    max_unconverged_frames: int = 10
+    tracks: dict = field(default_factory=dict)
+    next_id: int = 1
+
+    def associate(self, detections: list[Detection], stamp: float) -> list[Track]:
+        """Match detections to tracks; returns the tracks that were created."""
+        pairs = []
+        for di, d in enumerate(detections):
+            for tid, t in self.tracks.items():
+                if t.class_id == d.class_id:
+                    dist = float(np.linalg.norm(t.pose[:3, 3] - d.pose[:3, 3]))
+                    if dist <= self.gate_m:
+                        pairs.append((dist, di, tid))
+        pairs.sort()
+        used_d, used_t = set(), set()
+        for _, di, tid in pairs:
+            if di in used_d or tid in used_t:
+                continue
+            used_d.add(di)
+            used_t.add(tid)
+            t, d = self.tracks[tid], detections[di]
+            t.detection_pose = d.pose.copy()
+            t.last_detected = stamp
+            t.score = d.score
+        created = []
+        for di, d in enumerate(detections):
+            if di in used_d:
+                continue
+            if len(self.tracks) >= self.max_tracks:
+                break
+            t = Track(self.next_id, d.class_id, d.obj_id, d.pose.copy(), d.pose.copy(), score=d.score,
+                      last_detected=stamp)
+            self.tracks[t.track_id] = t
+            self.next_id += 1
+            created.append(t)
+        return created
+
+    def expire(self, stamp: float) -> list[int]:
+        """Drop tracks not detected for longer than timeout_s; returns their ids."""
+        gone = [tid for tid, t in self.tracks.items() if stamp - t.last_detected > self.timeout_s]
+        for tid in gone:
+            del self.tracks[tid]
+        return gone
+
+    def update(self, track: Track, pose: np.ndarray, state, translation_mm: float, rotation_deg: float,
+               converged: bool, in_image: bool, iterations: int) -> bool:
+        """Store a refinement result. Returns True when the track was re-initialized instead: its pose
+        left the image, is not finite, or it has not converged for max_unconverged_frames frames."""
+        track.iterations_run = iterations
+        track.last_translation_mm, track.last_rotation_deg = translation_mm, rotation_deg
+        track.converged = converged
+        track.unconverged_frames = 0 if converged else track.unconverged_frames + 1
+        if not in_image or not np.isfinite(pose).all() or track.unconverged_frames >= self.max_unconverged_frames:
+            self.reinitialize(track)
+            return True
+        track.pose, track.state, track.fresh = pose, state, False
+        return False
+
+    def reinitialize(self, track: Track) -> None:
+        track.pose = track.detection_pose.copy()
+        track.state = None
+        track.unconverged_frames = 0
+        track.reinitializations += 1
+        track.fresh = True
+
+    def reset(self) -> int:
+        n = len(self.tracks)
+        self.tracks.clear()
+        return n
+
+
+def pose_in_image(pose: np.ndarray, K: np.ndarray, width: int, height: int) -> bool:
+    """The object's origin is in front of the camera and projects inside the image."""
+    t = pose[:3, 3]
+    if not np.isfinite(t).all() or t[2] <= 1e-3:
+        return False
+    u, v, w = K @ t
+    return 0 <= u / w < width and 0 <= v / w < height

@@ -1,0 +1,62 @@
+import numpy as np
+
+from deeprm_ros.ros.tracks import Detection, TrackManager, pose_in_image
+
+
+def _pose(x, y=0.0, z=0.6):
+    T = np.eye(4)
+    T[:3, 3] = [x, y, z]
+    return T
+
+
+def test_instances_of_a_class_are_distinct_tracks_and_persist():
+    m = TrackManager(gate_m=0.05)
+    created = m.associate([Detection("mug", 1, _pose(0.0)), Detection("mug", 1, _pose(0.2)),
+                           Detection("can", 2, _pose(0.0))], stamp=0.0)
+    assert len(created) == 3 and len({t.track_id for t in created}) == 3
+    # Same objects, slightly moved and in another order: no new tracks, each matched to its nearest.
+    ids_before = {t.track_id: t.pose[0, 3] for t in m.tracks.values()}
+    created = m.associate([Detection("mug", 1, _pose(0.21)), Detection("can", 2, _pose(0.01)),
+                           Detection("mug", 1, _pose(0.01))], stamp=0.5)
+    assert created == [] and len(m.tracks) == 3
+    assert all(t.last_detected == 0.5 for t in m.tracks.values())
+    assert {t.track_id: t.pose[0, 3] for t in m.tracks.values()} == ids_before  # refined pose kept
+
+
+def test_gate_and_class_separate_tracks():
+    m = TrackManager(gate_m=0.05)
+    m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+    created = m.associate([Detection("mug", 1, _pose(0.08)), Detection("can", 2, _pose(0.0))], 0.1)
+    assert len(created) == 2 and len(m.tracks) == 3
+
+
+def test_expiry_and_reset():
+    m = TrackManager(timeout_s=1.0)
+    m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+    m.associate([Detection("can", 2, _pose(0.3))], 0.8)
+    assert m.expire(1.5) == [1] and list(m.tracks) == [2]
+    assert m.reset() == 1 and not m.tracks
+
+
+def test_reinitialized_when_leaving_image_or_not_converging():
+    m = TrackManager(max_unconverged_frames=3)
+    (t,) = m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+    state = ("s",)
+    assert not m.update(t, _pose(0.01), state, 1.0, 0.5, True, True, 4)
+    assert t.state == state and not t.fresh
+    assert m.update(t, _pose(5.0), state, 1.0, 0.5, True, False, 2)  # left the image
+    assert t.state is None and t.fresh and np.allclose(t.pose, _pose(0.0))
+    for i in range(2):
+        assert not m.update(t, _pose(0.02), state, 50.0, 9.0, False, True, 2)
+    assert m.update(t, _pose(0.02), state, 50.0, 9.0, False, True, 2) and t.reinitializations == 2
+
+
+def test_max_tracks_and_pose_in_image():
+    m = TrackManager(max_tracks=2, gate_m=0.01)
+    m.associate([Detection("a", 1, _pose(0.1 * i)) for i in range(5)], 0.0)
+    assert len(m.tracks) == 2
+    K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
+    assert pose_in_image(_pose(0.0), K, 640, 480)
+    assert not pose_in_image(_pose(1.0), K, 640, 480)  # projects to u = 1153
+    assert not pose_in_image(_pose(0.0, z=-0.5), K, 640, 480)
+    assert not pose_in_image(_pose(np.nan), K, 640, 480)
