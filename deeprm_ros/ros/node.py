@@ -1,0 +1,377 @@
+"""The refiner node: Image + CameraInfo + Detection3DArray in; refined Detection3DArray, TF,
+RefinementStatus, mesh markers and a debug overlay out.
+
+Threads: subscription callbacks only store messages (never touching the network); one worker thread
+owns the GL context, the network and the tracks, and refines the newest frame (a queue of one: a
+frame that arrives while another waits replaces it and is counted as dropped).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import torch  # before any GL context
+import timm  # noqa: F401
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from geometry_msgs.msg import Pose, TransformStamped
+from sensor_msgs.msg import CameraInfo, Image
+from std_srvs.srv import Trigger
+from tf2_msgs.msg import TFMessage
+from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+from visualization_msgs.msg import Marker, MarkerArray
+
+from deeprm_ros.msg import ObjectRefinement, RefinementStatus
+
+from . import conversions as conv
+from .parameters import declare_and_validate
+from .resources import default_checkpoint, default_models_dir
+from .tracks import Detection, TrackManager, pose_in_image
+
+TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
+                    history=HistoryPolicy.KEEP_LAST)
+
+
+class Throttle:
+    """At most one log line per key and period, so a flood of bad input cannot flood the log."""
+
+    def __init__(self, logger, period_s: float = 2.0):
+        self.logger, self.period, self.last = logger, period_s, {}
+
+    def warn(self, key: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self.last.get(key, -1e9) >= self.period:
+            self.last[key] = now
+            self.logger.warning(text)
+
+
+class RefinerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("deeprm_refiner", **kwargs)
+        self.params = declare_and_validate(self)
+        p = self.params
+        self.labels = conv.parse_object_labels(p["object_labels"])
+        self.throttle = Throttle(self.get_logger())
+        self.tracks = TrackManager(gate_m=p["association_gate_m"], timeout_s=p["track_timeout_s"],
+                                   max_tracks=p["max_objects"], max_unconverged_frames=p["max_unconverged_frames"])
+        self.checkpoint = Path(p["checkpoint"] or default_checkpoint())
+        self.models_dir = Path(p["models_dir"] or default_models_dir())
+        # Fail at start-up, naming the file, when the model or meshes cannot be used.
+        from ..checkpoint import load_config
+        from ..meshes import load_object_library
+        self.model_config = load_config(self.checkpoint)
+        self.models = load_object_library(self.models_dir, unit=p["mesh_unit"])
+        unknown = {c: o for c, o in self.labels.items() if o not in self.models}
+        if unknown:
+            raise ValueError(f"parameter 'object_labels': obj_ids {sorted(set(unknown.values()))} have no mesh in {self.models_dir}")
+        if not self.labels:
+            self.labels = {str(o): o for o in self.models}
+        self.device = p["device"] if p["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+
+        self.lock = threading.Condition()
+        self.pending = None            # newest (image msg, receive time) waiting for the worker
+        self.infos = deque(maxlen=30)  # recent CameraInfo messages, paired with images by stamp
+        self.detections = deque(maxlen=10)
+        self.dropped = 0
+        self.reset_requested = False
+        self.running = True
+        self.ready = threading.Event()
+        self.worker_error = None
+
+        self.pub_det = self.create_publisher(Detection3DArray, "refined_detections", 10)
+        self.pub_status = self.create_publisher(RefinementStatus, "refinement_status", 10)
+        self.pub_tf = self.create_publisher(TFMessage, "/tf", TF_QOS)
+        self.pub_markers = self.create_publisher(MarkerArray, "markers", 10)
+        self.pub_overlay = self.create_publisher(Image, "overlay", 2)
+        self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, "camera_info", self._on_info, qos_profile_sensor_data)
+        self.create_subscription(Detection3DArray, "detections", self._on_detections, 10)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.worker = threading.Thread(target=self._work, name="deeprm_worker", daemon=True)
+        self.worker.start()
+
+    # ---- callbacks: store and return -------------------------------------------------------------
+    def _on_image(self, msg: Image):
+        with self.lock:
+            if self.pending is not None:
+                self.dropped += 1
+            self.pending = msg
+            self.lock.notify()
+
+    def _on_info(self, msg: CameraInfo):
+        with self.lock:
+            self.infos.append(msg)
+
+    def _on_detections(self, msg: Detection3DArray):
+        with self.lock:
+            self.detections.append(msg)
+            self.lock.notify()
+
+    def _on_reset(self, request, response):
+        with self.lock:
+            self.reset_requested = True
+            self.lock.notify()
+        deadline = time.monotonic() + 5.0
+        while self.reset_requested and time.monotonic() < deadline:
+            time.sleep(0.005)
+        response.success = not self.reset_requested
+        response.message = "all tracks cleared" if response.success else "worker busy; tracks will be cleared"
+        return response
+
+    # ---- worker ----------------------------------------------------------------------------------
+    def _work(self):
+        from ..evaluate import build_refiner
+        try:
+            self.refiner = None
+            self.renderer_size = None
+            self._build = lambda w, h: build_refiner(self.checkpoint, self.models, w, h, self.device,
+                                                     self.params["backend"])
+            self.ready.set()
+            while self.running:
+                with self.lock:
+                    while self.running and self.pending is None and not self.reset_requested:
+                        self.lock.wait(0.2)
+                    if not self.running:
+                        return
+                    if self.reset_requested:
+                        n = self.tracks.reset()
+                        self.reset_requested = False
+                        self.get_logger().info(f"reset: cleared {n} tracks")
+                    msg, self.pending = self.pending, None
+                if msg is not None:
+                    try:
+                        self._process(msg)
+                    except Exception as e:  # a bad frame must not stop the node
+                        self.throttle.warn("process", f"frame skipped: {type(e).__name__}: {e}")
+        except Exception as e:
+            self.worker_error = e
+            self.get_logger().error(f"refinement worker stopped: {type(e).__name__}: {e}")
+            self.ready.set()
+
+    def _camera_info_for(self, msg: Image):
+        """The CameraInfo with the image's stamp (within image_queue_slop_s); waits briefly for a late one."""
+        t_img = conv.stamp_to_sec(msg.header.stamp)
+        deadline = time.monotonic() + 0.1
+        while True:
+            with self.lock:
+                best = min(self.infos, key=lambda i: abs(conv.stamp_to_sec(i.header.stamp) - t_img), default=None)
+            if best is not None and abs(conv.stamp_to_sec(best.header.stamp) - t_img) <= self.params["image_queue_slop_s"]:
+                return best
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.005)
+
+    def _take_detections(self, frame_id: str, t_img: float) -> list[Detection]:
+        """Detections stamped at or before the image, converted; bad ones are skipped with a warning."""
+        with self.lock:
+            arrays = [d for d in self.detections if conv.stamp_to_sec(d.header.stamp) <= t_img + 1e-6]
+            for d in arrays:
+                self.detections.remove(d)
+        out = []
+        for arr in arrays:
+            if arr.header.frame_id != frame_id:
+                self.throttle.warn("frame", f"detections in frame '{arr.header.frame_id}' ignored: images are in "
+                                            f"'{frame_id}' (detections must be in the camera's optical frame)")
+                continue
+            dets = list(arr.detections)
+            if len(dets) > self.params["max_objects"]:
+                self.throttle.warn("many", f"{len(dets)} detections in one message; keeping the "
+                                           f"{self.params['max_objects']} best (max_objects)")
+                dets.sort(key=lambda d: -(d.results[0].hypothesis.score if d.results else 0.0))
+                dets = dets[: self.params["max_objects"]]
+            for d in dets:
+                if not d.results:
+                    self.throttle.warn("empty", "a detection without results (class and pose) was ignored")
+                    continue
+                hyp = max(d.results, key=lambda r: r.hypothesis.score)
+                cls = hyp.hypothesis.class_id
+                if cls not in self.labels:
+                    self.throttle.warn(f"class:{cls}", f"unknown class_id '{cls}' ignored (known: {sorted(self.labels)}; "
+                                                       "see parameter object_labels)")
+                    continue
+                if hyp.hypothesis.score < self.params["score_threshold"]:
+                    continue
+                try:
+                    T = conv.pose_to_matrix(hyp.pose.pose)
+                except ValueError as e:
+                    self.throttle.warn("pose", f"detection of '{cls}' ignored: {e}")
+                    continue
+                if T[2, 3] <= 0 or T[2, 3] > 20.0:
+                    self.throttle.warn("depth", f"detection of '{cls}' ignored: depth {T[2, 3]:.3f} m is not in (0, 20] "
+                                                "(poses are in metres in the optical frame; mm given as m?)")
+                    continue
+                out.append(Detection(cls, self.labels[cls], T, float(hyp.hypothesis.score)))
+        return out
+
+    def _process(self, msg: Image):
+        t0 = time.perf_counter()
+        try:
+            rgb = conv.image_to_rgb(msg)
+        except ValueError as e:
+            self.throttle.warn("encoding", f"image skipped: {e}")
+            return
+        info = self._camera_info_for(msg)
+        if info is None:
+            self.throttle.warn("info", "image skipped: no camera_info with its stamp yet (topic camera_info)")
+            return
+        if (info.width, info.height) != (rgb.shape[1], rgb.shape[0]):
+            self.throttle.warn("size", f"image skipped: image is {rgb.shape[1]}x{rgb.shape[0]} but camera_info says "
+                                       f"{info.width}x{info.height}")
+            return
+        try:
+            K = conv.camera_info_K(info)
+        except ValueError as e:
+            self.throttle.warn("K", f"image skipped: {e}")
+            return
+        stamp = conv.stamp_to_sec(msg.header.stamp)
+        self.tracks.associate(self._take_detections(msg.header.frame_id, stamp), stamp)
+        self.tracks.expire(stamp)
+        tracks = list(self.tracks.tracks.values())
+        results = []
+        timings = {"render": 0.0, "network": 0.0}
+        if tracks:
+            if self.refiner is None or self.renderer_size != (rgb.shape[1], rgb.shape[0]):
+                self.refiner = self._build(rgb.shape[1], rgb.shape[0])
+                self.renderer_size = (rgb.shape[1], rgb.shape[0])
+            from ..model import split_state, stack_states
+            n_iter = self.params["iterations"] if any(t.fresh for t in tracks) else self.params["tracking_iterations"]
+            stack = getattr(self.refiner.model, "recurrent", None)
+            states = [t.state for t in tracks]
+            state = stack_states(states, stack, self.refiner.device) if stack is not None else \
+                (None if any(s is None for s in states) else tuple(torch.cat(z) for z in zip(*states)))
+            out = self.refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack([t.pose for t in tracks]),
+                                   np.array([t.obj_id for t in tracks]), n_iter, state=state or None,
+                                   image_index=np.zeros(len(tracks), dtype=np.int64))
+            timings = out.timings_ms
+            poses = out.poses[-1].cpu().numpy().astype(np.float64)
+            per_state = split_state(out.state) if out.state else [None] * len(tracks)
+            for i, t in enumerate(tracks):
+                converged = bool(out.translation_update_mm[i] < self.params["convergence_translation_mm"]
+                                 and out.rotation_update_deg[i] < self.params["convergence_rotation_deg"])
+                inside = pose_in_image(poses[i], K, rgb.shape[1], rgb.shape[0])
+                reinit = self.tracks.update(t, poses[i], per_state[i], float(out.translation_update_mm[i]),
+                                            float(out.rotation_update_deg[i]), converged, inside, n_iter)
+                if reinit:
+                    self.throttle.warn(f"reinit:{t.track_id}", f"track {t.track_id} ({t.class_id}) re-initialized "
+                                                               f"from its detection ({'left the image' if not inside else 'not converging'})")
+                else:
+                    results.append(t)
+        total_ms = (time.perf_counter() - t0) * 1e3
+        self._publish(msg, rgb, K, results, timings, total_ms)
+
+    # ---- outputs ---------------------------------------------------------------------------------
+    def _publish(self, msg, rgb, K, tracks, timings, total_ms):
+        header = msg.header
+        arr = Detection3DArray()
+        arr.header = header
+        tfs = TFMessage()
+        for t in tracks:
+            d = Detection3D()
+            d.header = header
+            d.id = str(t.track_id)
+            hyp = ObjectHypothesisWithPose()
+            hyp.hypothesis.class_id = t.class_id
+            hyp.hypothesis.score = float(t.score)
+            hyp.pose.pose = conv.matrix_to_pose(t.pose, Pose)
+            d.results.append(hyp)
+            m = self.models[t.obj_id]
+            lo, hi = m.vertices.min(0), m.vertices.max(0)
+            centre = np.eye(4)
+            centre[:3, 3] = (lo + hi) / 2
+            d.bbox.center = conv.matrix_to_pose(t.pose @ centre, Pose)
+            d.bbox.size.x, d.bbox.size.y, d.bbox.size.z = (float(v) for v in (hi - lo))
+            arr.detections.append(d)
+            tf = TransformStamped()
+            tf.header = header
+            tf.child_frame_id = f"{self.params['tf_prefix']}{t.class_id}_{t.track_id}"
+            p = conv.matrix_to_pose(t.pose, Pose)
+            tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = \
+                p.position.x, p.position.y, p.position.z
+            tf.transform.rotation = p.orientation
+            tfs.transforms.append(tf)
+        self.pub_det.publish(arr)
+        if self.params["publish_tf"] and tfs.transforms:
+            self.pub_tf.publish(tfs)
+        status = RefinementStatus()
+        status.header = header
+        for t in tracks:
+            o = ObjectRefinement()
+            o.track_id, o.class_id = str(t.track_id), t.class_id
+            o.iterations = int(t.iterations_run)
+            o.translation_update_mm = float(t.last_translation_mm)
+            o.rotation_update_deg = float(t.last_rotation_deg)
+            o.converged = bool(t.converged)
+            status.objects.append(o)
+        status.render_ms = float(timings.get("render", 0.0))
+        status.network_ms = float(timings.get("network", 0.0))
+        status.total_ms = float(total_ms)
+        status.dropped_frames = int(self.dropped)
+        status.track_count = len(self.tracks.tracks)
+        self.pub_status.publish(status)
+        if self.params["publish_markers"] and self.pub_markers.get_subscription_count() > 0:
+            self.pub_markers.publish(self._markers(header, tracks))
+        if self.pub_overlay.get_subscription_count() > 0 and self.refiner is not None:
+            from .overlay import draw_outlines
+            img = draw_outlines(self.refiner.renderer, rgb, K, [(t.obj_id, t.pose) for t in tracks],
+                                [f"{t.class_id}_{t.track_id}" for t in tracks])
+            self.pub_overlay.publish(conv.rgb_to_image(Image, img, header))
+
+    def _markers(self, header, tracks) -> MarkerArray:
+        arr = MarkerArray()
+        clear = Marker()
+        clear.header = header
+        clear.action = Marker.DELETEALL
+        arr.markers.append(clear)
+        for t in tracks:
+            m = Marker()
+            m.header = header
+            m.ns = "deeprm"
+            m.id = int(t.track_id)
+            m.type = Marker.MESH_RESOURCE
+            m.action = Marker.ADD
+            m.pose = conv.matrix_to_pose(t.pose, Pose)
+            mesh = self.models[t.obj_id]
+            m.mesh_resource = f"file://{mesh.path}" if getattr(mesh, "path", None) else ""
+            m.mesh_use_embedded_materials = True
+            s = 1e-3 if self.params["mesh_unit"] == "mm" else 1.0
+            m.scale.x = m.scale.y = m.scale.z = s
+            m.color.r, m.color.g, m.color.b, m.color.a = 0.2, 0.8, 0.2, 0.8
+            arr.markers.append(m)
+        return arr
+
+    def destroy_node(self):
+        self.running = False
+        with self.lock:
+            self.lock.notify_all()
+        self.worker.join(timeout=5.0)
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = RefinerNode()
+    except Exception as e:
+        print(f"[deeprm_refiner] start-up failed: {e}", flush=True)
+        rclpy.try_shutdown()
+        return 1
+    from rclpy.executors import MultiThreadedExecutor
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""A synthetic camera for the demo and the tests: renders the demo objects moving slowly over a
+textured background and publishes Image + CameraInfo (same stamp), coarse detections with
+PoseCNN-like noise at a lower rate, and the exact poses on `ground_truth` for scoring.
+
+Runs in one thread: the timer callbacks and the GL context share the main thread.
+"""
+from __future__ import annotations
+
+import torch  # noqa: F401  (before the GL context)
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+
+from geometry_msgs.msg import Pose
+from sensor_msgs.msg import CameraInfo, Image
+from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+
+from ..data.perturbation import perturb_poses
+from ..data.synthetic import procedural_background
+from ..geometry import axis_angle_to_matrix
+from . import conversions as conv
+from .resources import default_models_dir
+
+
+class SceneMotion:
+    """Deterministic slow motion of the objects: each oscillates around a spot and turns slowly.
+    The spots are close together so the objects occlude each other now and then."""
+
+    def __init__(self, obj_ids, seed: int = 0, depth: float = 0.55, spacing: float = 0.09):
+        rng = np.random.default_rng(seed)
+        n = len(obj_ids)
+        self.obj_ids = list(obj_ids)
+        xs = (np.arange(n) - (n - 1) / 2) * spacing
+        self.centres = np.stack([xs, rng.uniform(-0.03, 0.03, n), depth + rng.uniform(-0.05, 0.05, n)], 1)
+        self.amplitude = rng.uniform(0.015, 0.035, size=(n, 3)) * np.array([1, 1, 1.5])
+        self.freq = rng.uniform(0.05, 0.12, size=(n, 3))
+        self.phase = rng.uniform(0, 2 * np.pi, size=(n, 3))
+        self.R0 = [axis_angle_to_matrix(rng.normal(size=3)) for _ in range(n)]
+        axes = rng.normal(size=(n, 3))
+        self.spin_axes = axes / np.linalg.norm(axes, axis=1, keepdims=True)
+        self.spin_rate = rng.uniform(0.1, 0.25, size=n)  # rad/s
+
+    def poses(self, t: float) -> np.ndarray:
+        out = np.tile(np.eye(4), (len(self.obj_ids), 1, 1))
+        for i in range(len(self.obj_ids)):
+            out[i, :3, 3] = self.centres[i] + self.amplitude[i] * np.sin(2 * np.pi * self.freq[i] * t + self.phase[i])
+            out[i, :3, :3] = axis_angle_to_matrix(self.spin_axes[i] * self.spin_rate[i] * t) @ self.R0[i]
+        return out
+
+
+class SyntheticCamera(Node):
+    def __init__(self, **kwargs):
+        super().__init__("deeprm_synthetic_camera", **kwargs)
+        d = self.declare_parameter
+        self.rate_hz = float(d("rate_hz", 10.0).value)
+        self.detection_rate_hz = float(d("detection_rate_hz", 2.0).value)
+        self.width = int(d("width", 640).value)
+        self.height = int(d("height", 480).value)
+        self.focal = float(d("focal_px", 600.0).value)
+        self.frame_id = str(d("frame_id", "camera_color_optical_frame").value)
+        self.models_dir = str(d("models_dir", "").value) or str(default_models_dir())
+        self.mesh_unit = str(d("mesh_unit", "mm").value)
+        self.seed = int(d("seed", 0).value)
+        self.noise_rot = float(d("noise_rotation_deg", 15.0).value)
+        self.noise_trans = list(d("noise_translation_m", [0.01, 0.01, 0.05]).value)
+        self.max_frames = int(d("max_frames", 0).value)
+        self.time_scale = float(d("time_scale", 1.0).value)
+        for name, v in (("rate_hz", self.rate_hz), ("detection_rate_hz", self.detection_rate_hz)):
+            if not 0 < v <= 1000:
+                raise ValueError(f"parameter '{name}': {v} is not in (0, 1000]")
+        from ..meshes import load_object_library
+        from ..render import Renderer
+        self.models = load_object_library(self.models_dir, unit=self.mesh_unit)
+        self.renderer = Renderer(self.models, width=self.width, height=self.height)
+        self.K = np.array([[self.focal, 0, (self.width - 1) / 2], [0, self.focal, (self.height - 1) / 2], [0, 0, 1]])
+        self.motion = SceneMotion(sorted(self.models), self.seed)
+        self.background = procedural_background(np.random.default_rng(self.seed), self.height, self.width)
+        self.rng = np.random.default_rng(self.seed + 1)
+        self.pub_image = self.create_publisher(Image, "image", qos_profile_sensor_data)
+        self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+        self.pub_det = self.create_publisher(Detection3DArray, "detections", 10)
+        self.pub_gt = self.create_publisher(Detection3DArray, "ground_truth", 10)
+        self.frame = 0
+        self.every = max(1, round(self.rate_hz / self.detection_rate_hz))
+        self.timer = self.create_timer(1.0 / self.rate_hz, self._tick)
+
+    def _array(self, header, poses, scores=None) -> Detection3DArray:
+        arr = Detection3DArray()
+        arr.header = header
+        for i, (oid, T) in enumerate(zip(self.motion.obj_ids, poses)):
+            det = Detection3D()
+            det.header = header
+            det.id = str(i)
+            hyp = ObjectHypothesisWithPose()
+            hyp.hypothesis.class_id = str(oid)
+            hyp.hypothesis.score = 1.0 if scores is None else float(scores[i])
+            hyp.pose.pose = conv.matrix_to_pose(T, Pose)
+            det.results.append(hyp)
+            arr.detections.append(det)
+        return arr
+
+    def _tick(self):
+        if self.max_frames and self.frame >= self.max_frames:
+            return
+        t = self.frame / self.rate_hz * self.time_scale
+        poses = self.motion.poses(t)
+        out = self.renderer.render_scene(self.K, list(zip(self.motion.obj_ids, poses)),
+                                         light_dir=np.array([0.3, 0.4, -1.0]) / np.linalg.norm([0.3, 0.4, -1.0]))
+        rgb = np.where((out.instance >= 0)[..., None], out.rgb, self.background)
+        noise = self.rng.normal(0, 2.0, size=rgb.shape)
+        rgb = np.clip(rgb + noise, 0, 255).astype(np.uint8)
+        header = self._header()
+        info = CameraInfo()
+        info.header = header
+        info.width, info.height = self.width, self.height
+        info.distortion_model = "plumb_bob"
+        info.d = [0.0] * 5
+        info.k = self.K.reshape(-1).tolist()
+        info.r = np.eye(3).reshape(-1).tolist()
+        P = np.zeros((3, 4))
+        P[:, :3] = self.K
+        info.p = P.reshape(-1).tolist()
+        self.pub_info.publish(info)
+        self.pub_image.publish(conv.rgb_to_image(Image, rgb, header))
+        self.pub_gt.publish(self._array(header, poses))
+        if self.frame % self.every == 0:
+            noisy = perturb_poses(poses, self.rng, rot_std_deg=self.noise_rot, trans_std_m=tuple(self.noise_trans))
+            self.pub_det.publish(self._array(header, noisy, scores=self.rng.uniform(0.6, 1.0, len(poses))))
+        self.frame += 1
+
+    def _header(self):
+        from std_msgs.msg import Header
+        h = Header()
+        h.stamp = self.get_clock().now().to_msg()
+        h.frame_id = self.frame_id
+        return h
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = SyntheticCamera()
+    except Exception as e:
+        print(f"[deeprm_synthetic_camera] start-up failed: {e}", flush=True)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
