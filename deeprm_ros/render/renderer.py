@@ -70,23 +70,29 @@ class Renderer:
         self.gl_renderer = self.ctx.info.get("GL_RENDERER", "unknown")
         self.prog = self.ctx.program(vertex_shader=VERTEX, fragment_shader=FRAGMENT)
         self.meshes = {int(oid): _GpuMesh(self.ctx, self.prog, m) for oid, m in models.items()}
-        size = (self.width, self.height)
-        self.color_rb = self.ctx.renderbuffer(size, 4)
-        self.depth_rb = self.ctx.renderbuffer(size, 1, dtype="f4")
-        self.inst_rb = self.ctx.renderbuffer(size, 1, dtype="f4")
-        self.zbuf = self.ctx.depth_renderbuffer(size)
-        self.fbo = self.ctx.framebuffer([self.color_rb, self.depth_rb, self.inst_rb], self.zbuf)
+        self._fbos = {}
+        self._use_size(self.width, self.height)
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.disable(moderngl.CULL_FACE)
         self.white = self.ctx.texture((1, 1), 3, bytes([255, 255, 255]))
         self.metering = metering
         self.gains: dict[int, float] = {}
 
+    def _use_size(self, width: int, height: int):
+        """Select (creating once) the framebuffer of this size: full frames and network-sized crops."""
+        key = (int(width), int(height))
+        if key not in self._fbos:
+            attachments = [self.ctx.renderbuffer(key, 4), self.ctx.renderbuffer(key, 1, dtype="f4"),
+                           self.ctx.renderbuffer(key, 1, dtype="f4")]
+            self._fbos[key] = self.ctx.framebuffer(attachments, self.ctx.depth_renderbuffer(key))
+        self.fbo = self._fbos[key]
+        self._fw, self._fh = key
+
     # -- drawing ------------------------------------------------------------------------------------
     def _begin(self, K, light_dir, light_color, ambient):
         self.fbo.use()
         self.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-        self.prog["projection"].write(opencv_projection(np.asarray(K, float), self.width, self.height,
+        self.prog["projection"].write(opencv_projection(np.asarray(K, float), self._fw, self._fh,
                                                         self.near, self.far).T.astype("f4").tobytes())
         ld = np.asarray([0.0, 0.0, 1.0] if light_dir is None else light_dir, dtype=np.float64)
         self.prog["light_dir"].value = tuple((ld / np.linalg.norm(ld)).tolist())
@@ -108,15 +114,16 @@ class Renderer:
 
     def _read_rgb(self):
         raw = self.fbo.read(components=3, attachment=0, alignment=1)
-        return np.frombuffer(raw, np.uint8).reshape(self.height, self.width, 3)
+        return np.frombuffer(raw, np.uint8).reshape(self._fh, self._fw, 3)
 
     def _read_f32(self, attachment):
         raw = self.fbo.read(components=1, attachment=attachment, dtype="f4")
-        return np.frombuffer(raw, np.float32).reshape(self.height, self.width)
+        return np.frombuffer(raw, np.float32).reshape(self._fh, self._fw)
 
     # -- public -------------------------------------------------------------------------------------
     def render_scene(self, K, objects, light_dir=None, light_color=None, ambient=None) -> RenderOutput:
         """All `objects` [(obj_id, T_cam_obj)] in one image, with occlusion between them."""
+        self._use_size(self.width, self.height)
         self._begin(K, light_dir, light_color, ambient)
         for i, (oid, T) in enumerate(objects):
             self._draw(oid, T, i, 1.0)
@@ -132,25 +139,31 @@ class Renderer:
                 self.gains[oid] = 1.0
             else:
                 def render_fn(K, T):
+                    self._use_size(self.width, self.height)
                     self._begin(K, None, None, None)
                     self._draw(oid, T, 0, 1.0)
                     return self._read_rgb(), self._read_f32(1) > 0
                 self.gains[oid] = metering_gain(render_fn, self.meshes[oid].diameter, self.width, self.height)
         return self.gains[oid]
 
-    def render_each(self, K, obj_ids, poses):
+    def render_each(self, K, obj_ids, poses, size=None):
         """B images, object i alone on black at poses[i] with intrinsics K[i] and its metering gain.
 
-        Returns rgb (B, H, W, 3) uint8 and depth (B, H, W) float32 metres (0 = background)."""
+        size (height, width) renders at another resolution than the camera's (e.g. straight into a
+        network crop with the crop's intrinsics). Returns rgb (B, H, W, 3) uint8 and depth (B, H, W)
+        float32 metres (0 = background)."""
         K = np.asarray(K, dtype=np.float64)
         poses = np.asarray(poses, dtype=np.float64)
         B = len(obj_ids)
         if K.ndim == 2:
             K = np.repeat(K[None], B, 0)
-        rgb = np.empty((B, self.height, self.width, 3), np.uint8)
-        depth = np.empty((B, self.height, self.width), np.float32)
+        h, w = (self.height, self.width) if size is None else (int(size[0]), int(size[1]))
+        gains = [self.gain(oid) for oid in obj_ids]
+        self._use_size(w, h)
+        rgb = np.empty((B, h, w, 3), np.uint8)
+        depth = np.empty((B, h, w), np.float32)
         for i, oid in enumerate(obj_ids):
-            g = self.gain(oid)
+            g = gains[i]
             self._begin(K[i], None, None, None)
             self._draw(oid, poses[i], 0, g)
             rgb[i] = self._read_rgb()
