@@ -1,0 +1,216 @@
+"""The refiner node's parameter schema: one list of specs, declared and validated in one place.
+
+`declare_and_validate(node)` declares every parameter with a ParameterDescriptor (description, and an
+IntegerRange/FloatingPointRange where the spec has a range), checks the values (ranges, choices, formats) and
+returns them as a plain dict. Any invalid value raises ``ValueError("parameter 'name': ...")``. Later changes
+through the parameter services are checked with the same rules and rejected with the same message.
+
+This module imports rclpy lazily (inside the functions), so the schema itself (PARAMETERS, defaults(),
+validate_value()) can be used without ROS, e.g. by tests or documentation tools.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+# Spec types: how the value is declared in ROS.
+STRING, STRING_ARRAY, INTEGER, DOUBLE, BOOL = "string", "string_array", "integer", "double", "bool"
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    default: Any
+    type: str
+    description: str
+    range: Optional[tuple] = None          # (min, max), inclusive, for integer/double
+    choices: Optional[Sequence[str]] = None  # allowed values of a string
+    check: Optional[Callable[[Any], Optional[str]]] = None  # extra rule: returns an error text or None
+    read_only: bool = False                 # True: needs a node restart to change
+
+
+def _check_object_labels(value) -> Optional[str]:
+    seen = set()
+    for item in value:
+        class_id, sep, obj_id = str(item).rpartition(":")
+        if not sep or not class_id or not obj_id.strip().lstrip("-").isdigit():
+            return f"entry {item!r} is not 'class_id:obj_id' (e.g. 'mug:1')"
+        if int(obj_id) < 0:
+            return f"entry {item!r}: obj_id must be >= 0"
+        if class_id in seen:
+            return f"class_id {class_id!r} appears twice"
+        seen.add(class_id)
+    return None
+
+
+PARAMETERS: list[ParameterSpec] = [
+    ParameterSpec("checkpoint", "", STRING,
+                  "Checkpoint folder (model.safetensors + config.json); '' = the bundled demo checkpoint "
+                  "(share/deeprm_ros/data/demo/checkpoint).", read_only=True),
+    ParameterSpec("models_dir", "", STRING,
+                  "BOP-style models folder (meshes + models_info.json); '' = the bundled demo models "
+                  "(share/deeprm_ros/data/demo/models).", read_only=True),
+    ParameterSpec("mesh_unit", "mm", STRING, "Unit of the mesh coordinates: 'mm' (BOP models) or 'm'.",
+                  choices=("mm", "m"), read_only=True),
+    ParameterSpec("object_labels", [], STRING_ARRAY,
+                  "Map detection class_id strings to mesh obj_ids, as 'class_id:obj_id' pairs (e.g. ['mug:1']); "
+                  "empty = every obj_id of models_dir is its own class_id ('1', '2', ...).",
+                  check=_check_object_labels, read_only=True),
+    ParameterSpec("device", "auto", STRING, "Torch device: 'auto' (cuda when available, else cpu), 'cpu' or 'cuda'.",
+                  choices=("auto", "cpu", "cuda"), read_only=True),
+    ParameterSpec("backend", "torch", STRING, "Network backend: 'torch' or 'onnx' (onnxruntime).",
+                  choices=("torch", "onnx"), read_only=True),
+    ParameterSpec("iterations", 4, INTEGER, "Refinement iterations for a new track (a fresh detection).", range=(1, 32)),
+    ParameterSpec("tracking_iterations", 2, INTEGER,
+                  "Refinement iterations per frame for an existing track (recurrent state carried over).",
+                  range=(1, 32)),
+    ParameterSpec("association_gate_m", 0.1, DOUBLE,
+                  "A detection joins an existing track of its class when their positions are closer than this (m).",
+                  range=(0.001, 2.0)),
+    ParameterSpec("track_timeout_s", 2.0, DOUBLE, "A track with no detection for this long (s) is removed.",
+                  range=(0.1, 60.0)),
+    ParameterSpec("max_unconverged_frames", 10, INTEGER,
+                  "A track whose refinement has not converged for this many frames in a row is removed.",
+                  range=(1, 1000)),
+    ParameterSpec("convergence_translation_mm", 2.0, DOUBLE,
+                  "Converged when the last translation update is below this (mm) and the rotation test holds.",
+                  range=(0.0, 1000.0)),
+    ParameterSpec("convergence_rotation_deg", 1.0, DOUBLE,
+                  "Converged when the last rotation update is below this (degrees) and the translation test holds.",
+                  range=(0.0, 180.0)),
+    ParameterSpec("max_objects", 32, INTEGER,
+                  "At most this many objects (tracks) are refined per frame; extra detections are dropped, "
+                  "lowest score first.", range=(1, 256)),
+    ParameterSpec("tf_prefix", "deeprm_", STRING,
+                  "Prefix of the published TF child frames: <tf_prefix><class_id>_<track_id>."),
+    ParameterSpec("publish_tf", True, BOOL, "Publish one TF frame per track on /tf."),
+    ParameterSpec("publish_markers", True, BOOL, "Publish mesh markers (visualization_msgs/MarkerArray) of the tracks."),
+    ParameterSpec("score_threshold", 0.0, DOUBLE, "Ignore detection hypotheses with a score below this.",
+                  range=(0.0, 1.0)),
+    ParameterSpec("image_queue_slop_s", 0.02, DOUBLE,
+                  "An image and a camera_info (and detections) are paired when their stamps differ by at most this (s).",
+                  range=(0.0, 1.0)),
+]
+
+SPECS: dict[str, ParameterSpec] = {s.name: s for s in PARAMETERS}
+
+
+def defaults() -> dict:
+    """Every parameter's default value, by name."""
+    return {s.name: (list(s.default) if isinstance(s.default, list) else s.default) for s in PARAMETERS}
+
+
+def _type_error(spec: ParameterSpec, value) -> Optional[str]:
+    expected = {STRING: str, INTEGER: int, DOUBLE: float, BOOL: bool}
+    if spec.type == STRING_ARRAY:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            return f"expected a list of strings, got {value!r}"
+        return None
+    if spec.type == DOUBLE and isinstance(value, int) and not isinstance(value, bool):
+        return None  # an integer is a fine double in Python-side validation
+    if spec.type == INTEGER and isinstance(value, bool):
+        return f"expected an integer, got {value!r}"
+    if not isinstance(value, expected[spec.type]):
+        return f"expected {'a' if spec.type != INTEGER else 'an'} {spec.type}, got {value!r} ({type(value).__name__})"
+    return None
+
+
+def validate_value(name: str, value) -> Any:
+    """Check one value against its spec; return it (normalized) or raise ValueError("parameter 'name': ...")."""
+    spec = SPECS.get(name)
+    if spec is None:
+        raise ValueError(f"parameter {name!r}: unknown parameter (known: {', '.join(SPECS)})")
+    err = _type_error(spec, value)
+    if err is None and spec.range is not None:
+        lo, hi = spec.range
+        if not (lo <= value <= hi):
+            err = f"{value!r} is out of range [{lo}, {hi}]"
+    if err is None and spec.choices is not None and value not in spec.choices:
+        err = f"{value!r} is not one of {', '.join(repr(c) for c in spec.choices)}"
+    if err is None and spec.check is not None:
+        err = spec.check(value)
+    if err is not None:
+        raise ValueError(f"parameter '{name}': {err}")
+    if spec.type == DOUBLE:
+        return float(value)
+    if spec.type == STRING_ARRAY:
+        return list(value)
+    return value
+
+
+def _descriptor(spec: ParameterSpec):
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+    ros_type = {STRING: ParameterType.PARAMETER_STRING, STRING_ARRAY: ParameterType.PARAMETER_STRING_ARRAY,
+                INTEGER: ParameterType.PARAMETER_INTEGER, DOUBLE: ParameterType.PARAMETER_DOUBLE,
+                BOOL: ParameterType.PARAMETER_BOOL}[spec.type]
+    text = spec.description
+    if spec.choices:
+        text += f" One of: {', '.join(spec.choices)}."
+    d = ParameterDescriptor(name=spec.name, type=ros_type, description=text, read_only=spec.read_only)
+    if spec.range is not None and spec.type == INTEGER:
+        d.integer_range = [IntegerRange(from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
+    elif spec.range is not None and spec.type == DOUBLE:
+        d.floating_point_range = [FloatingPointRange(from_value=float(spec.range[0]),
+                                                     to_value=float(spec.range[1]), step=0.0)]
+    if spec.choices:
+        d.additional_constraints = f"one of: {', '.join(spec.choices)}"
+    return d
+
+
+def declare_and_validate(node, reject_invalid_updates: bool = True) -> dict:
+    """Declare every parameter of PARAMETERS on `node`, validate the values, return {name: value}.
+
+    Raises ValueError("parameter 'name': ...") for a value of the wrong type, out of range, not one of the
+    choices, or badly formatted. With reject_invalid_updates, later set_parameters calls that break the same
+    rules are refused (the result's reason names the parameter).
+    """
+    from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
+                                  ParameterUninitializedException)
+    from rclpy.parameter import Parameter
+
+    values = {}
+    for spec in PARAMETERS:
+        descriptor = _descriptor(spec)
+        try:
+            if spec.type == STRING_ARRAY:
+                # An empty list has no element type in ROS: declare by type; "not set" means the default.
+                param = node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor)
+            else:
+                param = node.declare_parameter(spec.name, spec.default, descriptor)
+        except InvalidParameterTypeException as e:
+            hint = " (write a decimal point, e.g. 1.0)" if spec.type == DOUBLE else ""
+            raise ValueError(f"parameter '{spec.name}': wrong type, expected {spec.type}{hint}: {e}") from None
+        except InvalidParameterValueException as e:
+            rng = f" [{spec.range[0]}, {spec.range[1]}]" if spec.range else ""
+            raise ValueError(f"parameter '{spec.name}': invalid value, allowed range{rng}: {e}") from None
+        try:
+            value = param.value
+        except ParameterUninitializedException:
+            value = None
+        if value is None and spec.type == STRING_ARRAY:
+            value = list(spec.default)
+        values[spec.name] = validate_value(spec.name, value)
+
+    if reject_invalid_updates:
+        from rcl_interfaces.msg import SetParametersResult
+
+        def _on_set(params):
+            for p in params:
+                if p.name in SPECS:
+                    try:
+                        value = p.value
+                        if value is None and SPECS[p.name].type == STRING_ARRAY:
+                            value = []
+                        validate_value(p.name, value)
+                    except ValueError as e:
+                        return SetParametersResult(successful=False, reason=str(e))
+            return SetParametersResult(successful=True)
+
+        node.add_on_set_parameters_callback(_on_set)
+    return values
+
+
+def to_yaml_dict() -> dict:
+    """The defaults in the layout of config/refiner.yaml ({'/**': {'ros__parameters': {...}}})."""
+    return {"/**": {"ros__parameters": defaults()}}

@@ -1,0 +1,59 @@
+"""Start the DeepRM refiner node.
+
+    ros2 launch deeprm_ros refine.launch.py
+    ros2 launch deeprm_ros refine.launch.py namespace:=cam1 image:=/camera/color/image_raw \
+        camera_info:=/camera/color/camera_info detections:=/detector/detections3d config_file:=/path/to/my.yaml
+
+Inputs: image (sensor_msgs/Image), camera_info (sensor_msgs/CameraInfo), detections (vision_msgs/Detection3DArray,
+coarse poses). Outputs: refined_detections (vision_msgs/Detection3DArray), refinement_status (deeprm_ros/RefinementStatus),
+markers (visualization_msgs/MarkerArray), overlay (sensor_msgs/Image), and TF frames on /tf.
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+PACKAGE = "deeprm_ros"
+EXECUTABLE = "refiner_node"
+CONFIG = "refiner.yaml"
+
+# (launch argument, node topic name, default remapped target)
+TOPICS = [
+    ("image", "image", "image"),
+    ("camera_info", "camera_info", "camera_info"),
+    ("detections", "detections", "detections"),
+    ("refined_detections", "refined_detections", "refined_detections"),
+    ("refinement_status", "refinement_status", "refinement_status"),
+    ("markers", "markers", "markers"),
+    ("overlay", "overlay", "overlay"),
+]
+
+
+def generate_launch_description():
+    default_config = os.path.join(get_package_share_directory(PACKAGE), "config", CONFIG)
+    args = [
+        DeclareLaunchArgument("config_file", default_value=default_config,
+                              description="Parameters file of the refiner node"),
+        DeclareLaunchArgument("namespace", default_value="", description="Namespace of the node and its topics"),
+        DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (simulation time)"),
+        DeclareLaunchArgument("log_level", default_value="info", description="Logging level of the node"),
+    ]
+    args += [DeclareLaunchArgument(arg, default_value=default, description=f"Topic remapped to the node's '{topic}'")
+             for arg, topic, default in TOPICS]
+
+    node = Node(
+        package=PACKAGE,
+        executable=EXECUTABLE,
+        name="deeprm_refiner",
+        namespace=LaunchConfiguration("namespace"),
+        output="screen",
+        emulate_tty=True,
+        parameters=[LaunchConfiguration("config_file"),
+                    {"use_sim_time": LaunchConfiguration("use_sim_time")}],
+        remappings=[(topic, LaunchConfiguration(arg)) for arg, topic, _ in TOPICS],
+        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+    )
+    return LaunchDescription(args + [node])
