@@ -23,6 +23,11 @@ t_start=$(date +%s)
 log() { echo "[setup] $*" >&2; }
 sha() { sha256sum | cut -d' ' -f1; }
 
+# One set-up at a time per checkout (test.sh and demo.sh call this script; runs may overlap).
+mkdir -p "$ROOT/build"
+exec 9>"$ROOT/build/.setup.lock"
+if command -v flock >/dev/null 2>&1; then flock -w 1800 9; fi
+
 # Never let anything started here talk to the network's DDS participants.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 
@@ -129,9 +134,6 @@ build_key=$( { cd "$ROOT" && find CMakeLists.txt package.xml msg launch config s
 if [ "$(cat "$STAMPS/deeprm_ros" 2>/dev/null || true)" != "$build_key" ] || [ ! -d "$INSTALL" ]; then
   log "colcon build deeprm_ros (log: $LOG_DIR/colcon.log)"
   t=$(date +%s)
-  # Remove the installed Python package first, so modules deleted from the source do not linger there
-  # (the install step puts everything back, deeprm_ros/msg included).
-  rm -rf "$INSTALL"/lib/python3*/site-packages/deeprm_ros
   # The venv lies inside this source tree, and CMake refuses to export an include folder "prefixed in the
   # source directory" (rosidl exports numpy's include folder). A path inside the install prefix is allowed:
   # hand FindPython the numpy include folder through a link there.
@@ -146,6 +148,16 @@ if [ "$(cat "$STAMPS/deeprm_ros" 2>/dev/null || true)" != "$build_key" ] || [ ! 
     log "error: colcon build failed (full log: $LOG_DIR/colcon.log)"
     exit 1
   fi
+  # Modules deleted from the source must not linger in the install (the generated msg/ and typesupport
+  # files stay). Removed after the install, so the installed package never disappears while tests run.
+  for site in "$INSTALL"/lib/python3*/site-packages/deeprm_ros; do
+    [ -d "$site" ] || continue
+    while IFS= read -r -d '' f; do
+      rel="${f#"$site"/}"
+      case "$rel" in msg/*|_deeprm_ros_s.ep.*|deeprm_ros_s__*|*/__pycache__/*|__pycache__/*) continue ;; esac
+      [ -e "$ROOT/deeprm_ros/$rel" ] || { rm -f "$f"; log "removed stale $rel from the install"; }
+    done < <(find "$site" -type f -print0)
+  done
   echo "$build_key" >"$STAMPS/deeprm_ros"
   log "deeprm_ros built and installed into $INSTALL in $(($(date +%s) - t)) s"
 fi

@@ -10,6 +10,7 @@ validate_value()) can be used without ROS, e.g. by tests or documentation tools.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -158,12 +159,56 @@ def _descriptor(spec: ParameterSpec):
     return d
 
 
-def declare_and_validate(node, reject_invalid_updates: bool = True) -> dict:
+def command_line_parameters(argv: Sequence[str], node_name: str) -> dict:
+    """The `-p name:=value` / `--param name:=value` of the --ros-args sections of argv that apply to node_name,
+    as {name: text}, the last one winning."""
+    out, in_ros, it = {}, False, iter(argv)
+    for tok in it:
+        if tok == "--ros-args":
+            in_ros = True
+        elif tok == "--":
+            in_ros = False
+        elif in_ros and tok in ("-p", "--param"):
+            arg = next(it, "")
+            name, sep, text = arg.partition(":=")
+            if not sep:
+                continue
+            target, colon, pname = name.rpartition(":")
+            if colon and target not in (node_name, "/" + node_name, "*", "**", "/**"):
+                continue
+            out[pname] = text
+    return out
+
+
+def _check_command_line(node, values: dict, argv) -> None:
+    """rcl silently ignores a `-p` override whose type differs from the same parameter's type in a params file
+    (e.g. `-p iterations:=2.5` or `-p max_objects:=many` with --params-file). Make that an error."""
+    import yaml
+
+    for name, text in command_line_parameters(list(argv), node.get_name()).items():
+        if name not in SPECS:
+            continue
+        try:
+            wanted = yaml.safe_load(text)
+        except yaml.YAMLError:
+            wanted = text
+        if wanted is None and SPECS[name].type == STRING_ARRAY:
+            wanted = []
+        got = values[name]
+        same = (wanted == got and type(wanted) is type(got)) or (SPECS[name].type == STRING and str(wanted) == got)
+        if not same:
+            validate_value(name, wanted)  # a clear reason when the value itself is invalid
+            raise ValueError(f"parameter '{name}': the command-line value {text!r} was not applied "
+                             f"(the node has {got!r}); expected a {SPECS[name].type}")
+
+
+def declare_and_validate(node, reject_invalid_updates: bool = True, argv: Optional[Sequence[str]] = None) -> dict:
     """Declare every parameter of PARAMETERS on `node`, validate the values, return {name: value}.
 
     Raises ValueError("parameter 'name': ...") for a value of the wrong type, out of range, not one of the
     choices, or badly formatted. With reject_invalid_updates, later set_parameters calls that break the same
-    rules are refused (the result's reason names the parameter).
+    rules are refused (the result's reason names the parameter). `argv` (default sys.argv) is checked for
+    `-p name:=value` overrides that rcl dropped silently (a type different from the params file's).
     """
     from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
                                   ParameterUninitializedException)
@@ -191,6 +236,8 @@ def declare_and_validate(node, reject_invalid_updates: bool = True) -> dict:
         if value is None and spec.type == STRING_ARRAY:
             value = list(spec.default)
         values[spec.name] = validate_value(spec.name, value)
+
+    _check_command_line(node, values, sys.argv if argv is None else argv)
 
     if reject_invalid_updates:
         from rcl_interfaces.msg import SetParametersResult
