@@ -192,10 +192,24 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     if writer is not None:
         writer.close()
     if world > 1:
-        import torch.distributed as dist
-        dist.barrier()
-        dist.destroy_process_group()
+        _check_replicas_identical(model, out_dir, rank, world)
     return out_dir
+
+
+def _check_replicas_identical(model, out_dir: Path, rank: int, world: int) -> None:
+    """After data-parallel training every process must hold the same parameters: gather a checksum per
+    rank, write them to replicas.json (rank 0) and fail loudly when they differ."""
+    import torch.distributed as dist
+    flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in model.parameters()])
+    digest = [float(flat.sum()), float((flat * torch.arange(flat.numel()) % 9973).sum()), float(flat.abs().max())]
+    gathered = [None] * world
+    dist.all_gather_object(gathered, digest)
+    dist.barrier()
+    dist.destroy_process_group()
+    if rank == 0:
+        (out_dir / "replicas.json").write_text(json.dumps({"world_size": world, "checksums": gathered}))
+        if any(g != gathered[0] for g in gathered):
+            raise RuntimeError(f"parameters differ between ranks after training: {gathered}")
 
 
 def main(argv=None) -> int:

@@ -108,12 +108,7 @@ def load_mesh(path, unit: str = "mm", obj_id: int = 0, n_points: int = 1000, inf
     elif diameter < 0.005:
         warnings.warn(f"{path}: diameter {diameter * 1e3:.2f} mm with unit '{unit}': is the mesh in m given as mm?")
     tm = trimesh.Trimesh(vertices, faces, process=False)
-    rng_state = np.random.get_state()
-    np.random.seed(obj_id)  # trimesh samples with numpy's global generator: keep it deterministic
-    try:
-        points, _ = trimesh.sample.sample_surface(tm, n_points)
-    finally:
-        np.random.set_state(rng_state)
+    points, _ = trimesh.sample.sample_surface(tm, n_points, seed=obj_id)  # the same points in every process
     return ObjectModel(
         obj_id=obj_id, name=path.stem, vertices=vertices.astype(np.float32), faces=faces,
         normals=np.asarray(tm.vertex_normals, dtype=np.float32), uv=uv, texture=texture, vertex_colors=colors,

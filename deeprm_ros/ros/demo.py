@@ -1,0 +1,192 @@
+"""The demo: the synthetic camera and the refiner node in two real processes, scored live.
+
+`demo [--duration 30] [--out outputs/demo]` (installed executable; `bash scripts/demo.sh` sets up and runs it)
+
+Prints a line per second (frames refined, objects, latency, drops), then a table of the coarse
+detections' and the refined poses' accuracy against the ground truth, and writes an overlay PNG.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _ros_environment() -> dict:
+    """Loopback-only discovery, a domain id of our own and a temporary ROS_HOME for this run."""
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env.setdefault("ROS_DOMAIN_ID", str(1 + (os.getpid() * 7919) % 100))
+    tmp = tempfile.mkdtemp(prefix="deeprm_demo_ros_")
+    env.setdefault("ROS_HOME", os.path.join(tmp, "home"))
+    env.setdefault("ROS_LOG_DIR", os.path.join(tmp, "log"))
+    return env
+
+
+def executable(name: str) -> str:
+    from .resources import share_dir
+    path = share_dir().parent.parent / "lib" / "deeprm_ros" / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: executable not found (build the package: bash scripts/setup.sh)")
+    return str(path)
+
+
+class Scorer:
+    """Pairs refined and coarse poses with the ground truth of the same image stamp."""
+
+    def __init__(self, models):
+        self.models = models
+        self.gt = {}          # stamp -> {class_id: [T]}
+        self.coarse = []      # (stamp, class_id, T)
+        self.refined = []     # (stamp, class_id, T)
+
+    def errors(self, entries):
+        from ..evaluate import pose_errors
+        T_est, T_gt, ids = [], [], []
+        for stamp, cls, T in entries:
+            cands = self.gt.get(stamp, {}).get(cls)
+            if not cands:
+                continue
+            j = int(np.argmin([np.linalg.norm(c[:3, 3] - T[:3, 3]) for c in cands]))
+            T_est.append(T)
+            T_gt.append(cands[j])
+            ids.append(int(cls))
+        if not ids:
+            return None
+        sym = {o for o, m in self.models.items() if m.is_symmetric}
+        ids = np.asarray(ids)
+        e, r, t = pose_errors(np.stack(T_est), np.stack(T_gt), self.models, ids, sym)
+        return e, r, t, ids
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of streaming")
+    parser.add_argument("--rate", type=float, default=5.0, help="camera frame rate (Hz)")
+    parser.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
+    parser.add_argument("--out", default="outputs/demo", help="folder for the overlay PNG and the table")
+    args = parser.parse_args(argv)
+
+    import torch  # noqa: F401
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection3DArray
+
+    from deeprm_ros.msg import RefinementStatus
+
+    from ..evaluate import format_table, summarize
+    from ..meshes import load_object_library
+    from . import conversions as conv
+    from .resources import default_models_dir
+
+    env = _ros_environment()
+    os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "ROS_HOME", "ROS_LOG_DIR")})
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    models = load_object_library(default_models_dir())
+    print(f"deeprm demo: ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} (loopback only), {args.duration:.0f} s, "
+          f"camera {args.rate:g} Hz, backend {args.backend}", flush=True)
+    procs = [
+        subprocess.Popen([executable("synthetic_camera"), "--ros-args", "-p", f"rate_hz:={args.rate}",
+                          "-p", "detection_rate_hz:=1.0", "--log-level", "warn"], env=env),
+        subprocess.Popen([executable("refiner_node"), "--ros-args", "-p", f"backend:={args.backend}",
+                          "--log-level", "warn"], env=env),
+    ]
+    rclpy.init()
+    node = rclpy.create_node("deeprm_demo_monitor")
+    scorer = Scorer(models)
+    stats = {"frames": 0, "objects": 0, "latency": [], "total_ms": [], "dropped": 0}
+    overlay = {}
+
+    def on_gt(msg):
+        s = conv.stamp_to_sec(msg.header.stamp)
+        d = scorer.gt.setdefault(s, {})
+        for det in msg.detections:
+            d.setdefault(det.results[0].hypothesis.class_id, []).append(conv.pose_to_matrix(det.results[0].pose.pose))
+
+    def on_coarse(msg):
+        s = conv.stamp_to_sec(msg.header.stamp)
+        for det in msg.detections:
+            scorer.coarse.append((s, det.results[0].hypothesis.class_id, conv.pose_to_matrix(det.results[0].pose.pose)))
+
+    def on_refined(msg):
+        s = conv.stamp_to_sec(msg.header.stamp)
+        stats["latency"].append(time.time() - s)
+        for det in msg.detections:
+            scorer.refined.append((s, det.results[0].hypothesis.class_id, conv.pose_to_matrix(det.results[0].pose.pose)))
+
+    def on_status(msg):
+        stats["frames"] += 1
+        stats["objects"] = len(msg.objects)
+        stats["total_ms"].append(msg.total_ms)
+        stats["dropped"] = msg.dropped_frames
+
+    def on_overlay(msg):
+        overlay["rgb"] = conv.image_to_rgb(msg)
+
+    node.create_subscription(Detection3DArray, "ground_truth", on_gt, 50)
+    node.create_subscription(Detection3DArray, "detections", on_coarse, 50)
+    node.create_subscription(Detection3DArray, "refined_detections", on_refined, 50)
+    node.create_subscription(RefinementStatus, "refinement_status", on_status, 50)
+    overlay_sub = None
+    try:
+        t_start = time.time()
+        next_print = t_start + 1.0
+        last_frames = 0
+        while time.time() - t_start < args.duration:
+            rclpy.spin_once(node, timeout_sec=0.05)
+            if any(p.poll() is not None for p in procs):
+                print("error: a demo process stopped early (see its output above)", file=sys.stderr)
+                return 1
+            if overlay_sub is None and time.time() - t_start > args.duration - 4:
+                overlay_sub = node.create_subscription(Image, "overlay", on_overlay, qos_profile_sensor_data)
+            if time.time() >= next_print:
+                lat = stats["latency"][-20:]
+                print(f"t={time.time() - t_start:5.1f}s frames={stats['frames']:4d} (+{stats['frames'] - last_frames}) "
+                      f"objects={stats['objects']} refine={np.mean(stats['total_ms'][-20:]) if stats['total_ms'] else 0:6.1f} ms "
+                      f"stamp->result={1e3 * np.mean(lat) if lat else 0:6.1f} ms dropped={stats['dropped']}", flush=True)
+                last_frames = stats["frames"]
+                next_print += 1.0
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+    results = {}
+    for name, entries in (("coarse detections", scorer.coarse), ("refined (DeepRM node)", scorer.refined)):
+        r = scorer.errors(entries)
+        if r is None:
+            print(f"error: no {name} were paired with the ground truth", file=sys.stderr)
+            return 1
+        e, rot, tr, ids = r
+        diam = np.array([models[int(o)].diameter for o in ids])
+        results[name] = summarize(e, rot, tr, ids, diam, np.ones(len(e), bool))
+        results[name]["count"] = len(e)
+    table = format_table(results)
+    print()
+    print(table)
+    (out_dir / "accuracy.md").write_text(table + "\n")
+    if "rgb" in overlay:
+        import cv2
+        cv2.imwrite(str(out_dir / "overlay.png"), cv2.cvtColor(overlay["rgb"], cv2.COLOR_RGB2BGR))
+        print(f"overlay: {out_dir / 'overlay.png'}")
+    else:
+        print("warning: no overlay image arrived", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from deeprm_ros.data.bop import BopDataset
+from deeprm_ros.data.coarse_csv import read_bop_results
+
+from .conftest import tiny_config
+
+
+def _write(tmp_path, cfg, name="cfg.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def _train(cfg_path, out, *extra, torchrun=0):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "deeprm_ros.train", "--config", str(cfg_path), "--out", str(out), *extra]
+    if torchrun:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun), "--master-port",
+               str(29500 + os.getpid() % 1000), "-m", "deeprm_ros.train", "--config", str(cfg_path), "--out", str(out),
+               *extra]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
+def test_bop_reader_reads_generated_dataset(tiny_dataset):
+    ds = BopDataset(tiny_dataset, "train_pbr")
+    assert len(ds.images()) == 8 and len(ds.samples) >= 16
+    s = ds.samples[0]
+    img = ds.load_image(s.scene_id, s.im_id)
+    depth = ds.load_depth(s.scene_id, s.im_id)
+    assert img.shape == (240, 320, 3) and depth.shape == (240, 320)
+    # The object's origin projects inside the image, and the depth there is about the object's distance.
+    u, v, w = s.K @ s.T_cam_obj[:3, 3]
+    assert 0 <= u / w < 320 and 0 <= v / w < 240
+    assert (BopDataset(tiny_dataset, "test", targets_file="test_targets_bop19.json").samples)
+
+
+def test_overfits_one_fixed_batch(tiny_dataset):
+    """The model, renderer, crop and loss fit one fixed batch: the loss falls by at least 10x."""
+    from deeprm_ros.data.batches import BatchSampler, points_tensor, symmetry_tensor
+    from deeprm_ros.meshes import load_object_library
+    from deeprm_ros.model import DeepRM, ModelConfig
+    from deeprm_ros.refiner import Refiner
+    from deeprm_ros.render import Renderer
+    from deeprm_ros.train import compute_loss
+
+    torch.manual_seed(0)
+    cfg = tiny_config(tiny_dataset)
+    models = load_object_library(tiny_dataset / "models", n_points=256)
+    sampler = BatchSampler(BopDataset(tiny_dataset, "train_pbr"), 2, 2, 0.05, 15.0, (0.01, 0.01, 0.05), set(models))
+    batch = sampler.sample(0, 0, 0)
+    model = DeepRM(ModelConfig.from_dict(cfg["model"])).train()
+    refiner = Refiner(model, Renderer(models, 320, 240), models)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    T_gt = torch.as_tensor(batch.T_gt, dtype=torch.float32)
+    pts, syms = points_tensor(models, batch.obj_ids, 100), symmetry_tensor(models, batch.obj_ids, 16)
+    losses = []
+    for _ in range(200):
+        out = refiner.run(batch.images, batch.K, batch.T_init, batch.obj_ids, 1, image_index=batch.image_index,
+                          train=True)
+        loss, pose, _, _ = compute_loss(out, T_gt, pts, syms, {"flow_weight": 0.0, "rotation_weight": 1.0})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(pose.item())
+    assert min(losses[-5:]) < losses[0] / 10, f"{losses[0]:.4f} -> {losses[-5:]}"
+
+
+def test_resume_continues_with_the_same_optimizer_state(tiny_dataset, tmp_path):
+    cfg = _write(tmp_path, tiny_config(tiny_dataset))
+    full, part = tmp_path / "full", tmp_path / "part"
+    _train(cfg, full, "--set", "train.max_steps=4")
+    _train(cfg, part, "--set", "train.max_steps=2")
+    saved = torch.load(part / "training_state.pt", weights_only=True)
+    assert saved["step"] == 2
+    r = _train(cfg, part, "--resume", "--set", "train.max_steps=4")
+    assert "resumed from" in r.stderr and "at step 2" in r.stderr
+    resumed = torch.load(part / "training_state.pt", weights_only=True)
+    assert resumed["step"] == 4
+    # The Adam moments continued (step counts 4 for every parameter), so the resumed run equals the
+    # uninterrupted one.
+    assert all(int(s["step"]) == 4 for s in resumed["optimizer"]["state"].values())
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)
+
+
+def test_torchrun_two_cpu_processes_end_with_identical_parameters(tiny_dataset, tmp_path):
+    cfg = _write(tmp_path, tiny_config(tiny_dataset))
+    _train(cfg, tmp_path / "ddp", "--set", "train.max_steps=2", torchrun=2)
+    rep = json.loads((tmp_path / "ddp" / "replicas.json").read_text())
+    assert rep["world_size"] == 2 and rep["checksums"][0] == rep["checksums"][1]
+    assert (tmp_path / "ddp" / "model.safetensors").exists()
+
+
+def test_generate_train_evaluate_and_read_csv(tiny_dataset, tmp_path):
+    cfg = _write(tmp_path, tiny_config(tiny_dataset))
+    out = tmp_path / "run"
+    _train(cfg, out, "--set", "train.max_steps=2")
+    ev = tmp_path / "eval"
+    r = subprocess.run([sys.executable, "-m", "deeprm_ros.evaluate", "--checkpoint", str(out), "--data",
+                        str(tiny_dataset), "--split", "test", "--targets", "test_targets_bop19.json",
+                        "--iterations", "1", "2", "--out", str(ev)], capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((ev / "metrics.json").read_text())
+    assert set(report["results"]) == {"initial", "1 iter", "2 iter"}
+    for res in report["results"].values():
+        assert 0.0 <= res["auc_adds"] <= 100.0 and 0.0 <= res["adds_10pct"] <= 100.0
+    assert (ev / "accuracy.png").stat().st_size > 1000
+    csvs = list(ev.glob("*.csv"))
+    rows = read_bop_results(csvs[0])
+    targets = BopDataset(tiny_dataset, "test", targets_file="test_targets_bop19.json").samples
+    assert len(rows) == len({(t.scene_id, t.im_id, t.obj_id) for t in targets})
+    for (scene, im, obj), ests in rows.items():
+        R = ests[0][1][:3, :3]
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-5)
