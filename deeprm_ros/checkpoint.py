@@ -35,6 +35,7 @@ def save_model(model: DeepRM, directory, half: bool = False, inference_only: boo
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     tmp = directory / (WEIGHTS + ".tmp")
     save_file(state, str(tmp))
+    tmp.chmod(0o644)
     tmp.replace(directory / WEIGHTS)
     (directory / CONFIG).write_text(json.dumps(config, indent=2))
     return directory

@@ -37,11 +37,8 @@ def build_refiner(checkpoint, models, width, height, device="auto", backend="tor
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if backend == "onnx":
-        from .export import ONNX_FILE, OnnxStepModel, export_onnx
-        onnx_path = Path(checkpoint) / ONNX_FILE
-        if not onnx_path.exists():
-            export_onnx(load_model(checkpoint), onnx_path)
-        model, device = OnnxStepModel(onnx_path, load_config(checkpoint)), "cpu"
+        from .export import OnnxStepModel, ensure_onnx
+        model, device = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint)), "cpu"
     else:
         model = load_model(checkpoint, device)
     renderer = Renderer(models, width=width, height=height)

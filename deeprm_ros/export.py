@@ -9,6 +9,8 @@ than eager torch on a small CPU (REFERENCE section 3).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -92,14 +94,49 @@ class OnnxStepModel:
         return self
 
 
+def onnx_path_for(checkpoint) -> Path:
+    """Where the ONNX file of a checkpoint lives: beside it, or in ~/.cache when that folder is read-only
+    (an installed share/ folder); keyed by the weights' size and time so a new checkpoint re-exports."""
+    checkpoint = Path(checkpoint)
+    beside = checkpoint / ONNX_FILE
+    weights = checkpoint / "model.safetensors"
+    fresh = beside.exists() and (not weights.exists() or beside.stat().st_mtime >= weights.stat().st_mtime)
+    if fresh or os.access(checkpoint, os.W_OK):
+        return beside
+    st = weights.stat()
+    key = hashlib.sha1(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deeprm_ros" / key / ONNX_FILE
+
+
+def ensure_onnx(checkpoint) -> Path:
+    """The checkpoint's ONNX file, exported on first use."""
+    from .checkpoint import load_model
+    path = onnx_path_for(checkpoint)
+    weights = Path(checkpoint) / "model.safetensors"
+    if not path.exists() or (weights.exists() and path.stat().st_mtime < weights.stat().st_mtime):
+        export_onnx(load_model(checkpoint), path)
+    return path
+
+
+def bundle(checkpoint, out_dir) -> Path:
+    """An inference-only float16 copy of a checkpoint (no flow decoder, half the bytes): what the package ships."""
+    from .checkpoint import load_model, save_model
+    return save_model(load_model(checkpoint), out_dir, half=True, inference_only=True)
+
+
 def main(argv=None) -> int:
     from .checkpoint import CheckpointError, load_model
 
     parser = argparse.ArgumentParser(description="Export a DeepRM checkpoint's inference network to ONNX")
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--out", default=None, help=f"default: <checkpoint>/{ONNX_FILE}")
+    parser.add_argument("--bundle", default=None, metavar="DIR",
+                        help="instead: write an inference-only float16 copy of the checkpoint to DIR")
     args = parser.parse_args(argv)
     try:
+        if args.bundle:
+            print(f"wrote {bundle(args.checkpoint, args.bundle)}")
+            return 0
         model = load_model(args.checkpoint)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)

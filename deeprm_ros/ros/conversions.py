@@ -34,7 +34,7 @@ def image_to_rgb(msg) -> np.ndarray:
     img = data[: h * step].reshape(h, step)[:, : w * channels].reshape(h, w, channels)[..., :3]
     if enc.startswith("bgr"):
         img = img[..., ::-1]
-    return np.ascontiguousarray(img)
+    return np.array(img, order="C")  # a writable copy: the message buffer is read-only
 
 
 def rgb_to_image(msg_type, rgb: np.ndarray, header):

@@ -137,6 +137,17 @@ def main(argv=None) -> int:
     node.create_subscription(RefinementStatus, "refinement_status", on_status, 50)
     overlay_sub = None
     try:
+        t_wait = time.time()
+        print("waiting for the refiner's first frame (start-up loads torch, the model and the renderer) ...", flush=True)
+        while stats["frames"] == 0:
+            rclpy.spin_once(node, timeout_sec=0.1)
+            if any(p.poll() is not None for p in procs):
+                print("error: a demo process stopped during start-up (see its output above)", file=sys.stderr)
+                return 1
+            if time.time() - t_wait > 120:
+                print("error: no RefinementStatus from the refiner within 120 s", file=sys.stderr)
+                return 1
+        print(f"refiner ready after {time.time() - t_wait:.1f} s", flush=True)
         t_start = time.time()
         next_print = t_start + 1.0
         last_frames = 0

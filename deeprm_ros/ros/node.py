@@ -266,6 +266,8 @@ class RefinerNode(Node):
 
     # ---- outputs ---------------------------------------------------------------------------------
     def _publish(self, msg, rgb, K, tracks, timings, total_ms):
+        if not rclpy.ok():  # shutting down: the publishers' context is gone
+            return
         header = msg.header
         arr = Detection3DArray()
         arr.header = header
@@ -353,24 +355,8 @@ class RefinerNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = RefinerNode()
-    except Exception as e:
-        print(f"[deeprm_refiner] start-up failed: {e}", flush=True)
-        rclpy.try_shutdown()
-        return 1
-    from rclpy.executors import MultiThreadedExecutor
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    from .process import run_node
+    return run_node(RefinerNode, "deeprm_refiner", args, executor_threads=2)
 
 
 if __name__ == "__main__":

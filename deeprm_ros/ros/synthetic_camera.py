@@ -101,7 +101,7 @@ class SyntheticCamera(Node):
         return arr
 
     def _tick(self):
-        if self.max_frames and self.frame >= self.max_frames:
+        if (self.max_frames and self.frame >= self.max_frames) or not rclpy.ok():
             return
         t = self.frame / self.rate_hz * self.time_scale
         poses = self.motion.poses(t)
@@ -138,21 +138,8 @@ class SyntheticCamera(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = SyntheticCamera()
-    except Exception as e:
-        print(f"[deeprm_synthetic_camera] start-up failed: {e}", flush=True)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    from .process import run_node
+    return run_node(SyntheticCamera, "deeprm_synthetic_camera", args)
 
 
 if __name__ == "__main__":

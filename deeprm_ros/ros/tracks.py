@@ -4,7 +4,8 @@ Pure Python/numpy (no rclpy), so the policy is testable on its own. One track pe
 detections are matched to tracks of the same class by nearest translation within a gate (greedy over
 all pairs, closest first), so several instances of a class stay distinct. A matched track keeps its
 refined pose and recurrent state (the detection only confirms it); an unmatched detection starts a
-new track from the coarse pose with a zero state.
+new track from the coarse pose with a zero state, unless a track of its class went unmatched: that
+track has drifted and is re-initialized at the detection instead.
 """
 from __future__ import annotations
 
@@ -69,6 +70,22 @@ class TrackManager:
             t.detection_pose = d.pose.copy()
             t.last_detected = stamp
             t.score = d.score
+        # A detection beyond the gate of every track, while a track of its class went unmatched: that
+        # track has drifted away from its object. Re-initialize it there rather than starting a second
+        # track for the same object (closest pairs first).
+        lost = sorted((float(np.linalg.norm(t.pose[:3, 3] - d.pose[:3, 3])), di, tid)
+                      for di, d in enumerate(detections) if di not in used_d
+                      for tid, t in self.tracks.items() if tid not in used_t and t.class_id == d.class_id)
+        for _, di, tid in lost:
+            if di in used_d or tid in used_t:
+                continue
+            used_d.add(di)
+            used_t.add(tid)
+            t, d = self.tracks[tid], detections[di]
+            t.detection_pose = d.pose.copy()
+            t.last_detected = stamp
+            t.score = d.score
+            self.reinitialize(t)
         created = []
         for di, d in enumerate(detections):
             if di in used_d:

@@ -26,8 +26,19 @@ def test_instances_of_a_class_are_distinct_tracks_and_persist():
 def test_gate_and_class_separate_tracks():
     m = TrackManager(gate_m=0.05)
     m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
-    created = m.associate([Detection("mug", 1, _pose(0.08)), Detection("can", 2, _pose(0.0))], 0.1)
+    created = m.associate([Detection("mug", 1, _pose(0.01)), Detection("mug", 1, _pose(0.08)),
+                           Detection("can", 2, _pose(0.0))], 0.1)
     assert len(created) == 2 and len(m.tracks) == 3
+
+
+def test_drifted_track_is_reinitialized_not_duplicated():
+    m = TrackManager(gate_m=0.05)
+    (t,) = m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+    t.pose = _pose(0.3)  # the refinement ran away
+    t.state = ("s",)
+    created = m.associate([Detection("mug", 1, _pose(0.01))], 0.5)
+    assert created == [] and len(m.tracks) == 1
+    assert np.allclose(t.pose, _pose(0.01)) and t.state is None and t.fresh and t.reinitializations == 1
 
 
 def test_expiry_and_reset():
