@@ -1,25 +1,46 @@
 """DeepIM-style initial poses: the ground truth perturbed in rotation and translation.
 
-Rotation: a rotation vector with independent normal components of std sigma/sqrt(3) per axis, so the
-rotation angle has an RMS of exactly sigma (15 degrees by default, "15 degrees RMS"); it is applied in
-the camera frame about the object centre (R' = dR R). Translation: independent normal noise with
-sigma (1, 1, 5) cm in x, y, z of the camera frame (DeepIM/CosyPose defaults: depth is the least
-observable from a single RGB image).
+Rotation (default, `rotation_model="rms"`): a rotation vector with independent normal components of std
+sigma / sqrt(3), so the rotation angle |v| has an RMS of exactly sigma (E|v|^2 = 3 sigma^2 / 3): the target is
+"15 degrees RMS" of the rotation angle, and this parametrization hits it exactly and is isotropic (no gimbal
+dependence). DeepIM itself draws three Euler angles (x, y, z) each with std sigma; that gives an RMS angle of about
+sqrt(3) sigma (~26 degrees for sigma = 15), available as `rotation_model="deepim_euler"` to reproduce its setting.
+The rotation is applied in the camera frame about the object centre: R' = dR @ R, t unchanged by it.
+
+Translation: independent normal noise with std (1, 1, 5) cm along camera x, y, z (DeepIM/CosyPose defaults: depth
+is the least observable from a single RGB image), added to t.
+
+Deterministic given the numpy Generator; draws are made in the order (rotation, translation) for the whole batch.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from ..geometry import axis_angle_to_matrix
+ROTATION_MODELS = ("rms", "deepim_euler")
 
 
-def perturb_poses(T, rng: np.random.Generator, rot_std_deg: float = 15.0, trans_std_m=(0.01, 0.01, 0.05)) -> np.ndarray:
-    """(B, 4, 4) poses -> perturbed copies; deterministic given the generator."""
+def random_rotations(n: int, rng: np.random.Generator, rot_std_deg: float = 15.0, rotation_model: str = "rms"):
+    """(n, 3, 3) random rotations dR (see the module docstring for the two models)."""
+    if rotation_model == "rms":
+        rotvec = rng.normal(0.0, np.deg2rad(rot_std_deg) / np.sqrt(3.0), size=(n, 3))
+        return Rotation.from_rotvec(rotvec).as_matrix()
+    if rotation_model == "deepim_euler":
+        euler = rng.normal(0.0, np.deg2rad(rot_std_deg), size=(n, 3))
+        return Rotation.from_euler("xyz", euler).as_matrix()
+    raise ValueError(f"rotation_model must be one of {ROTATION_MODELS}, got {rotation_model!r}")
+
+
+def perturb_poses(T, rng: np.random.Generator, rot_std_deg: float = 15.0, trans_std_m=(0.01, 0.01, 0.05),
+                  rotation_model: str = "rms") -> np.ndarray:
+    """(B, 4, 4) (or one (4, 4)) poses in metres -> perturbed float64 copies; the input is not modified."""
     T = np.asarray(T, dtype=np.float64)
+    single = T.ndim == 2
+    T = T.reshape(-1, 4, 4)
     B = T.shape[0]
-    rotvec = rng.normal(0.0, np.deg2rad(rot_std_deg) / np.sqrt(3.0), size=(B, 3))
-    dt = rng.normal(0.0, 1.0, size=(B, 3)) * np.asarray(trans_std_m, dtype=np.float64)
+    dR = random_rotations(B, rng, rot_std_deg, rotation_model)
+    dt = rng.normal(0.0, 1.0, size=(B, 3)) * np.broadcast_to(np.asarray(trans_std_m, dtype=np.float64), (3,))
     out = T.copy()
-    out[:, :3, :3] = axis_angle_to_matrix(rotvec) @ T[:, :3, :3]
+    out[:, :3, :3] = dR @ T[:, :3, :3]
     out[:, :3, 3] = T[:, :3, 3] + dt
-    return out
+    return out[0] if single else out
