@@ -59,6 +59,8 @@ def test_fraction_below_diameter_hand_case():
     assert fraction_below_diameter(errors, 0.1) == pytest.approx(20.0)  # one diameter for all: only 0.009
     assert fraction_below_diameter(errors, diameters, fraction=0.2) == pytest.approx(80.0)  # 0.011 < 0.02, 0.05 < 0.08
     assert fraction_below_diameter([], []) == 0.0
+    # Strictly below: an error equal to 10% of the diameter fails (0.1 * 0.5 == 0.05 exactly in binary floating point).
+    assert fraction_below_diameter([0.05, 0.0499], 0.5) == pytest.approx(50.0)
 
 
 def test_plot_accuracy_curves_writes_a_png(tmp_path):
