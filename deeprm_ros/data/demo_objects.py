@@ -156,7 +156,7 @@ def build_demo_objects():
 
 
 def write_demo_models(out_dir) -> Path:
-    from ..meshes.library import _diameter
+    from ..meshes import mesh_diameter as _diameter
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,27 +1,43 @@
-"""The headless GL context. It is bound to the thread that creates it: create and use it in one thread."""
+"""The headless GL context (moderngl on EGL: Mesa llvmpipe on a CPU machine, the GPU with NVIDIA's EGL).
+
+A GL context is bound to the thread that creates it (used from another thread moderngl silently returns
+wrong pixels), so create it in the thread that renders; the Renderer checks this on every call.
+"""
 from __future__ import annotations
 
 import logging
+import os
 
 log = logging.getLogger(__name__)
 
 
 def create_context():
-    """A standalone EGL context (no display needed); GL 3.3 core is enough for our shaders."""
-    import moderngl
+    """A standalone EGL context (no display needed); GL 3.3 core is all the shaders need."""
+    try:  # torch (and timm) must be imported BEFORE the EGL context exists, or importing them later segfaults
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        import moderngl
+    except ImportError as e:
+        raise RuntimeError(f"moderngl is not installed ({e}): pip install moderngl") from None
     try:
         ctx = moderngl.create_standalone_context(backend="egl", require=330)
     except Exception as e:
         raise RuntimeError(
-            f"cannot create a headless EGL OpenGL context ({e}); install the EGL/Mesa libraries "
-            "(Debian/Ubuntu: apt-get install libegl1 libegl-mesa0 libgl1) or the NVIDIA driver's EGL") from None
+            f"cannot create a headless EGL OpenGL 3.3 context ({type(e).__name__}: {e}). Install the EGL/Mesa "
+            "libraries (Debian/Ubuntu: apt-get install libegl1 libegl-mesa0 libgl1 libgles2) or, on NVIDIA, the "
+            "driver's EGL vendor library (check __EGL_VENDOR_LIBRARY_FILENAMES)") from None
     renderer = ctx.info.get("GL_RENDERER", "unknown")
-    try:
-        import torch
-        if torch.cuda.is_available() and "llvmpipe" in renderer.lower():
+    if "llvmpipe" in renderer.lower() or "softpipe" in renderer.lower():
+        cuda = False
+        try:
+            import torch
+            cuda = torch.cuda.is_available()
+        except ImportError:
+            pass
+        if cuda:
             log.warning("OpenGL renders on the CPU (%s) although a CUDA GPU is present: rendering will be slow; "
                         "check the NVIDIA EGL vendor library (__EGL_VENDOR_LIBRARY_FILENAMES)", renderer)
-    except ImportError:
-        pass
-    log.info("OpenGL renderer: %s", renderer)
+    log.info("OpenGL renderer: %s (LP_NUM_THREADS=%s)", renderer, os.environ.get("LP_NUM_THREADS", "unset"))
     return ctx

@@ -1,8 +1,12 @@
-"""GLSL for textured / vertex-coloured meshes with Lambert + ambient light, metric depth and instance ids."""
+"""GLSL for textured / vertex-coloured meshes: Lambert + ambient light, metric depth and instance ids.
+
+Own shaders (no scene-graph renderer) so that the projection is exactly OpenCV's and depth is the
+camera-frame z written to a float attachment (no depth-buffer linearisation, no MSAA blur at edges).
+"""
 
 VERTEX = """
 #version 330
-uniform mat4 model_view;   // T_cam_obj (OpenCV camera frame)
+uniform mat4 model_view;   // T_cam_obj (OpenCV camera frame, metres)
 uniform mat4 projection;   // built from K, see renderer.opencv_projection
 in vec3 in_position;
 in vec3 in_normal;
@@ -14,7 +18,7 @@ out vec3 v_color;
 out float v_depth;
 void main() {
     vec4 cam = model_view * vec4(in_position, 1.0);
-    v_normal = mat3(model_view) * in_normal;
+    v_normal = mat3(model_view) * in_normal;   // rigid transform: no inverse-transpose needed
     v_uv = in_uv;
     v_color = in_color;
     v_depth = cam.z;
@@ -26,11 +30,11 @@ FRAGMENT = """
 #version 330
 uniform sampler2D tex;
 uniform bool use_texture;
-uniform vec3 light_dir;     // direction the light travels, camera frame
+uniform vec3 light_dir;     // direction the light travels, camera frame (0,0,1): from the camera
 uniform vec3 light_color;
 uniform float ambient;
-uniform float gain;         // per-object brightness (average metering)
-uniform float instance_id;
+uniform float gain;         // per-object brightness (average metering), 1 for scenes
+uniform float instance_id;  // index + 1 (0 = background)
 in vec3 v_normal;
 in vec2 v_uv;
 in vec3 v_color;
