@@ -29,7 +29,9 @@ def mesh_diameter(vertices: np.ndarray) -> float:
 
     v = np.asarray(vertices, dtype=np.float64)
     try:
-        hull = np.asarray(trimesh.convex.convex_hull(v).vertices)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # flat meshes: a zero-volume hull
+            warnings.simplefilter("ignore")
+            hull = np.asarray(trimesh.convex.convex_hull(v).vertices)
     except Exception:  # degenerate (flat) meshes have no 3D hull
         hull = np.unique(v, axis=0)
     if len(hull) > 20000:
@@ -51,25 +53,51 @@ def _texture_file_comment(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
+def _ply_vertex_columns(mesh, names) -> np.ndarray | None:
+    """Columns of the PLY vertex element as trimesh read them (None when absent or not a PLY)."""
+    try:
+        raw = (getattr(mesh, "metadata", None) or {}).get("_ply_raw")
+        data = raw["vertex"]["data"] if raw is not None else None
+        have = (data.keys() if isinstance(data, dict) else (getattr(getattr(data, "dtype", None), "names", None)
+                                                             or ())) if data is not None else ()
+        if all(k in have for k in names):
+            return np.stack([np.asarray(data[k], dtype=np.float64).reshape(-1) for k in names], -1)
+    except Exception:
+        pass
+    return None
+
+
 def _texture_of(mesh, path: Path):
-    """(uv (N,2) float32, texture (H,W,3) uint8) or (None, None). uv v = 0 is the image's bottom row."""
+    """(uv (N,2) float32, texture (H,W,3) uint8) or (None, None). uv v = 0 is the image's bottom row.
+
+    A PLY naming a texture (`comment TextureFile`) whose image is missing or unreadable is an error:
+    silently rendering such an object untextured would train and refine against the wrong appearance."""
     vis = mesh.visual
     uv = getattr(vis, "uv", None)
-    if uv is None or len(uv) != len(mesh.vertices):
-        return None, None
+    if uv is None:
+        uv = _ply_vertex_columns(mesh, ("texture_u", "texture_v"))
+        if uv is None:
+            uv = _ply_vertex_columns(mesh, ("s", "t"))
     image = getattr(getattr(vis, "material", None), "image", None)
-    if image is None and path.suffix.lower() == ".ply":
+    name = None
+    if path.suffix.lower() == ".ply":
+        # trimesh substitutes a 2x2 placeholder when the PLY's image is missing or broken: read it ourselves
+        image = None
         name = _texture_file_comment(path)
-        if name is not None:
-            tex_path = path.parent / name
-            try:
-                from PIL import Image
-                image = Image.open(tex_path)
-                image.load()
-            except Exception as e:
-                raise MeshError(f"{path}: texture file {tex_path} cannot be read ({type(e).__name__}: {e})") from None
+    if name is not None:
+        tex_path = path.parent / name
+        try:
+            from PIL import Image
+            image = Image.open(tex_path)
+            image.load()
+        except Exception as e:
+            raise MeshError(f"{path}: texture file {tex_path} cannot be read ({type(e).__name__}: {e})") from None
     if image is None:
-        log.warning("%s: has texture coordinates but no texture image; rendering it untextured", path)
+        if uv is not None:
+            log.warning("%s: has texture coordinates but no texture image; rendering it untextured", path)
+        return None, None
+    if uv is None or len(uv) != len(mesh.vertices):
+        log.warning("%s: has a texture image but no per-vertex texture coordinates; rendering it untextured", path)
         return None, None
     tex = np.asarray(image.convert("RGB"), dtype=np.uint8)
     uv = np.asarray(uv, dtype=np.float32)
@@ -82,13 +110,9 @@ def _vertex_normals(mesh, vertices, faces) -> np.ndarray:
     """The file's normals when it has valid ones (smooth shading as authored), else area-weighted face normals."""
     import trimesh
 
-    given = None
-    cache = getattr(mesh, "_cache", None)
-    try:
-        if cache is not None and "vertex_normals" in cache:
-            given = np.asarray(cache["vertex_normals"], dtype=np.float64)
-    except Exception:
-        given = None
+    given = _ply_vertex_columns(mesh, ("nx", "ny", "nz"))
+    if given is None and "vertex_normals" in getattr(mesh, "_cache", {}):  # OBJ `vn` lines
+        given = np.asarray(mesh._cache["vertex_normals"], dtype=np.float64)
     if given is not None and given.shape == vertices.shape and np.isfinite(given).all():
         n = np.linalg.norm(given, axis=1)
         if np.all(np.abs(n - 1.0) < 1e-2):
