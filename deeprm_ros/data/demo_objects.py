@@ -4,6 +4,8 @@
 
 1 box (100x60x40 mm), 2 drill-like L shape, 3 mug (cylinder + handle): asymmetric shapes and textures;
 4 can (cylinder, stripes around its axis only): a continuous symmetry about z, for ADD-S.
+Made by code (no downloads) so that the demo, the tests and a demo training run need nothing but this
+repository; the committed copy in data/demo/models is checked against a fresh build by the tests.
 """
 from __future__ import annotations
 
@@ -118,7 +120,10 @@ def _write_ply(path: Path, vertices, faces, uv, texture_name: str):
 
 
 def build_demo_objects():
-    """[(obj_id, vertices mm, faces, per-face uv, texture, symmetric)] made deterministically."""
+    """[(obj_id, vertices (N,3) mm, faces, uv (N,2), texture RGB, symmetric)], the same on every run.
+
+    Meshes are unmerged (3 vertices per face) so that every face carries its own texture coordinates;
+    sizes (bounding-box extents) are 60 to 150 mm, like the household objects of the BOP datasets."""
     import trimesh
 
     rng = np.random.default_rng(2026)
@@ -156,6 +161,7 @@ def build_demo_objects():
 
 
 def write_demo_models(out_dir) -> Path:
+    """Write obj_00000N.ply/.png and models_info.json (mm, BOP layout) into out_dir."""
     from ..meshes import mesh_diameter as _diameter
 
     out_dir = Path(out_dir)
