@@ -82,20 +82,21 @@ def main(argv=None) -> int:
     r.render_scene(K, [(1, poses[0])])
 
     def timeit(fn):
+        """Median and p90 over repeats; call k uses pose k % 8, so all rows see the same 8 poses."""
         times = []
-        for _ in range(args.repeats):
+        for k in range(args.repeats):
             t0 = time.perf_counter()
-            fn()
+            fn(k % 8)
             times.append((time.perf_counter() - t0) * 1e3)
         return float(np.median(times)), float(np.percentile(times, 90))
 
     Ks = np.repeat(K[None], 8, 0)
     rows = [
-        ("render_each, 1 object", *timeit(lambda: r.render_each(K[None], [1], poses[:1])), 1),
-        ("render_scene, 1 object (rgb+depth+instance)", *timeit(lambda: r.render_scene(K, [(1, poses[0])])), 1),
-        ("render_each, 8 objects", *timeit(lambda: r.render_each(Ks, [1] * 8, poses)), 8),
+        ("render_each, 1 object", *timeit(lambda k: r.render_each(K[None], [1], poses[k:k + 1])), 1),
+        ("render_scene, 1 object (rgb+depth+instance)", *timeit(lambda k: r.render_scene(K, [(1, poses[k])])), 1),
+        ("render_each, 8 objects (one call)", *timeit(lambda k: r.render_each(Ks, [1] * 8, poses)), 8),
     ]
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores visible)")
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores visible, load average {os.getloadavg()[0]:.2f})")
     print(f"GL_RENDERER: {r.gl_renderer}")
     print(f"LP_NUM_THREADS: {os.environ.get('LP_NUM_THREADS', '(unset)')}")
     print(f"mesh: {len(model.faces)} faces, texture {model.texture.shape[1]}x{model.texture.shape[0]}, "
