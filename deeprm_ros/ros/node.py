@@ -172,8 +172,11 @@ class RefinerNode(Node):
             arrays = [d for d in self.detections if conv.stamp_to_sec(d.header.stamp) <= t_img + 1e-6]
             for d in arrays:
                 self.detections.remove(d)
-        out = []
+        by_stamp = {}  # an array sent again with the same stamp replaces the earlier one
         for arr in arrays:
+            by_stamp[(arr.header.stamp.sec, arr.header.stamp.nanosec, arr.header.frame_id)] = arr
+        out = []
+        for arr in by_stamp.values():
             if arr.header.frame_id != frame_id:
                 self.throttle.warn("frame", f"detections in frame '{arr.header.frame_id}' ignored: images are in "
                                             f"'{frame_id}' (detections must be in the camera's optical frame)")
@@ -199,7 +202,7 @@ class RefinerNode(Node):
                 try:
                     T = conv.pose_to_matrix(hyp.pose.pose)
                 except ValueError as e:
-                    self.throttle.warn("pose", f"detection of '{cls}' ignored: {e}")
+                    self.throttle.warn(f"pose:{str(e)[:24]}", f"detection of '{cls}' ignored: {e}")
                     continue
                 if T[2, 3] <= 0 or T[2, 3] > 20.0:
                     self.throttle.warn("depth", f"detection of '{cls}' ignored: depth {T[2, 3]:.3f} m is not in (0, 20] "
