@@ -39,7 +39,7 @@ def state_names(model_or_widths) -> list[str]:
     return [f"state_{i}" for i in range(n)]
 
 
-def export_onnx(model: DeepRM, path, opset: int = 17) -> Path:
+def export_onnx(model: DeepRM, path, opset: int = 18) -> Path:
     """Write the inference network (no flow decoder) with a dynamic batch axis."""
     model = model.eval().cpu()
     h, w = model.config.input_size
@@ -47,12 +47,18 @@ def export_onnx(model: DeepRM, path, opset: int = 17) -> Path:
     state = model.zero_state(2)
     names_in = ["pair"] + state_names(model)
     names_out = ["translation", "quaternion"] + [f"new_{n}" for n in state_names(model)]
-    dynamic = {n: {0: "batch"} for n in names_in + names_out}
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    # (pair, *state): every tensor is batch-first; the MLP variant has no state
+    dynamic = ({0: batch}, tuple({0: batch} for _ in state)) if state else ({0: batch},)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # The torch.export-based exporter: the legacy TorchScript one ran BatchNorm in training mode while
+    # tracing these timm models (the exported graph then disagreed with eval-mode torch).
     with torch.no_grad():
-        torch.onnx.export(_InferenceStep(model), (pair,) + tuple(state), str(path), input_names=names_in,
-                          output_names=names_out, dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+        program = torch.onnx.export(_InferenceStep(model), (pair,) + tuple(state), input_names=names_in,
+                                    output_names=names_out, dynamic_shapes=dynamic, opset_version=opset, dynamo=True,
+                                    verbose=False)
+    program.save(str(path))
     return path
 
 

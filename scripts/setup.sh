@@ -81,7 +81,9 @@ if [ "$(cat "$STAMPS/pip" 2>/dev/null || true)" != "$pip_key" ]; then
   fi
   log "pip install took $(($(date +%s) - t)) s"
   # The wheels changed: interfaces built against the old ones must be rebuilt.
-  rm -f "$STAMPS/pip" "$STAMPS"/iface-* "$STAMPS/deeprm_ros"
+  # (Their stamps are kept but marked stale, so step 5 still knows the stand-ins in the venv are ours.)
+  for f in "$STAMPS"/iface-*; do [ -e "$f" ] && echo stale >"$f"; done
+  rm -f "$STAMPS/pip" "$STAMPS/deeprm_ros"
   echo "$pip_key" >"$STAMPS/pip"
 fi
 
@@ -130,7 +132,7 @@ INSTALL="$ROOT/install/deeprm_ros"
 # Inputs: every file that the CMake install takes (path, size, mtime: cheap even for a large data/ folder).
 build_key=$( { cd "$ROOT" && find CMakeLists.txt package.xml msg launch config scripts/launcher.py.in deeprm_ros data \
                  -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -printf '%p %s %T@\n' 2>/dev/null | sort || true;
-               readlink -f "$PY"; cat "$STAMPS/pip" "$STAMPS"/iface-* 2>/dev/null; } | sha)
+               readlink -f "$PY"; cat "$STAMPS/pip" "$STAMPS"/iface-* 2>/dev/null || true; } | sha)
 if [ "$(cat "$STAMPS/deeprm_ros" 2>/dev/null || true)" != "$build_key" ] || [ ! -d "$INSTALL" ]; then
   log "colcon build deeprm_ros (log: $LOG_DIR/colcon.log)"
   t=$(date +%s)
