@@ -71,7 +71,8 @@ PARAMETERS: list[ParameterSpec] = [
     ParameterSpec("track_timeout_s", 2.0, DOUBLE, "A track with no detection for this long (s) is removed.",
                   range=(0.1, 60.0)),
     ParameterSpec("max_unconverged_frames", 10, INTEGER,
-                  "A track whose refinement has not converged for this many frames in a row is removed.",
+                  "A track whose refinement has not converged for this many frames in a row is re-initialized from its "
+                  "latest detection (pose and recurrent state).",
                   range=(1, 1000)),
     ParameterSpec("convergence_translation_mm", 2.0, DOUBLE,
                   "Converged when the last translation update is below this (mm) and the rotation test holds.",
