@@ -28,17 +28,20 @@ def _symmetric_ids(models) -> set:
     return {oid for oid, m in models.items() if len(m.symmetries_discrete) or len(m.symmetries_continuous)}
 
 
-def build_refiner(checkpoint, models, width, height, device="auto", backend="torch"):
-    """The Refiner for a checkpoint folder with the chosen network backend (torch or onnx)."""
+def build_refiner(checkpoint, models, width, height, device="auto", backend="torch", threads: int = 0):
+    """The Refiner for a checkpoint folder with the chosen network backend (torch or onnx); threads > 0
+    caps the CPU threads of the network."""
     from .checkpoint import load_config, load_model
     from .refiner import Refiner
     from .render import Renderer
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if threads:
+        torch.set_num_threads(threads)
     if backend == "onnx":
         from .export import OnnxStepModel, ensure_onnx
-        model, device = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint)), "cpu"
+        model, device = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint), threads=threads), "cpu"
     else:
         model = load_model(checkpoint, device)
     renderer = Renderer(models, width=width, height=height)

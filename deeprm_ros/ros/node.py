@@ -7,6 +7,7 @@ frame that arrives while another waits replaces it and is counted as dropped).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -129,8 +130,9 @@ class RefinerNode(Node):
         try:
             self.refiner = None
             self.renderer_size = None
+            threads = self.params["cpu_threads"] or max(1, (os.cpu_count() or 2) // 2)
             self._build = lambda w, h: build_refiner(self.checkpoint, self.models, w, h, self.device,
-                                                     self.params["backend"])
+                                                     self.params["backend"], threads)
             self.ready.set()
             while self.running:
                 with self.lock:
@@ -220,7 +222,8 @@ class RefinerNode(Node):
             return
         info = self._camera_info_for(msg)
         if info is None:
-            self.throttle.warn("info", "image skipped: no camera_info with its stamp yet (topic camera_info)")
+            self.throttle.warn("info", f"image skipped: no camera_info with its stamp {msg.header.stamp.sec}."
+                                       f"{msg.header.stamp.nanosec:09d} yet (topic camera_info)")
             return
         if (info.width, info.height) != (rgb.shape[1], rgb.shape[0]):
             self.throttle.warn("size", f"image skipped: image is {rgb.shape[1]}x{rgb.shape[0]} but camera_info says "

@@ -61,6 +61,10 @@ PARAMETERS: list[ParameterSpec] = [
                   choices=("auto", "cpu", "cuda"), read_only=True),
     ParameterSpec("backend", "torch", STRING, "Network backend: 'torch' or 'onnx' (onnxruntime).",
                   choices=("torch", "onnx"), read_only=True),
+    ParameterSpec("cpu_threads", 0, INTEGER,
+                  "CPU threads of the network (torch or onnxruntime); 0 = half of the cores, at least 1, leaving the "
+                  "rest to the camera driver and the robot (all cores oversubscribe a small CPU badly).",
+                  range=(0, 256), read_only=True),
     ParameterSpec("iterations", 4, INTEGER, "Refinement iterations for a new track (a fresh detection).", range=(1, 32)),
     ParameterSpec("tracking_iterations", 2, INTEGER,
                   "Refinement iterations per frame for an existing track (recurrent state carried over).",

@@ -42,7 +42,8 @@ class NodeProcess:
                 retry()
                 next_retry = time.monotonic() + retry_every
             time.sleep(0.05)
-        raise AssertionError(f"'{text}' not in the node's log:\n{self.log_since(start)[-3000:]}")
+        raise AssertionError(f"'{text}' not in the node's log since the bad input; its last lines:\n"
+                             f"{self.log_since(max(0, len(self.lines) - 25))[-3000:]}")
 
     def stop(self):
         if self.p.poll() is None:
