@@ -52,40 +52,25 @@ class TrackManager:
 
     def associate(self, detections: list[Detection], stamp: float) -> list[Track]:
         """Match detections to tracks; returns the tracks that were created."""
-        pairs = []
-        for di, d in enumerate(detections):
-            for tid, t in self.tracks.items():
-                if t.class_id == d.class_id:
-                    dist = float(np.linalg.norm(t.pose[:3, 3] - d.pose[:3, 3]))
-                    if dist <= self.gate_m:
-                        pairs.append((dist, di, tid))
-        pairs.sort()
         used_d, used_t = set(), set()
-        for _, di, tid in pairs:
-            if di in used_d or tid in used_t:
-                continue
-            used_d.add(di)
-            used_t.add(tid)
-            t, d = self.tracks[tid], detections[di]
-            t.detection_pose = d.pose.copy()
-            t.last_detected = stamp
-            t.score = d.score
-        # A detection beyond the gate of every track, while a track of its class went unmatched: that
-        # track has drifted away from its object. Re-initialize it there rather than starting a second
-        # track for the same object (closest pairs first).
-        lost = sorted((float(np.linalg.norm(t.pose[:3, 3] - d.pose[:3, 3])), di, tid)
-                      for di, d in enumerate(detections) if di not in used_d
-                      for tid, t in self.tracks.items() if tid not in used_t and t.class_id == d.class_id)
-        for _, di, tid in lost:
-            if di in used_d or tid in used_t:
-                continue
-            used_d.add(di)
-            used_t.add(tid)
-            t, d = self.tracks[tid], detections[di]
-            t.detection_pose = d.pose.copy()
-            t.last_detected = stamp
-            t.score = d.score
-            self.reinitialize(t)
+        # First: same class, nearest translation within the gate. Then: a detection beyond the gate of
+        # every track, while a track of its class went unmatched: that track has drifted away from its
+        # object, so it is re-initialized there rather than a second track started for the same object.
+        for gate, reinit in ((self.gate_m, False), (float("inf"), True)):
+            pairs = sorted((float(np.linalg.norm(t.pose[:3, 3] - d.pose[:3, 3])), di, tid)
+                           for di, d in enumerate(detections) if di not in used_d
+                           for tid, t in self.tracks.items() if tid not in used_t and t.class_id == d.class_id)
+            for dist, di, tid in pairs:
+                if dist > gate or di in used_d or tid in used_t:
+                    continue
+                used_d.add(di)
+                used_t.add(tid)
+                t, d = self.tracks[tid], detections[di]
+                t.detection_pose = d.pose.copy()
+                t.last_detected = stamp
+                t.score = d.score
+                if reinit:
+                    self.reinitialize(t)
         created = []
         for di, d in enumerate(detections):
             if di in used_d:
