@@ -140,7 +140,7 @@ class Refiner:
                 self._sync()
                 t2 = time.perf_counter()
                 with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
-                    step = self.model(pair, state, with_flow=train)
+                    step = self.model(pair, state, with_flow=train and self.model.flow_decoder is not None)
                 if self.amp:  # geometry stays in float32
                     step.translation, step.quaternion = step.translation.float(), step.quaternion.float()
                     step.state = tuple(s.float() for s in step.state)

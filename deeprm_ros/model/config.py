@@ -34,6 +34,7 @@ class ModelConfig:
     reduce_channels: int = 0                # optional 1x1 conv before flattening (0 = the paper: none)
     with_flow: bool = True                  # FlowNetS-style decoder, training only
     pretrained_lite0: bool = False          # ImageNet weights from the efficientnet-lite0 package
+    normalize_recurrent_input: bool = True  # LayerNorm + fan-in init before the recurrent layers (see recurrent.py)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

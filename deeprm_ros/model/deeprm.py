@@ -39,7 +39,8 @@ class DeepRM(nn.Module):
             c_last = config.reduce_channels
         h, w = config.input_size
         self.flat_features = c_last * _stride32_size(h) * _stride32_size(w)
-        self.recurrent = RecurrentStack(config.recurrent, self.flat_features, config.hidden_sizes)
+        self.recurrent = RecurrentStack(config.recurrent, self.flat_features, config.hidden_sizes,
+                                        config.normalize_recurrent_input)
         self.heads = PoseHeads(self.recurrent.out_features, crop_width=w)
         self.flow_decoder = FlowDecoder(self.backbone.channels) if config.with_flow else None
 

@@ -10,17 +10,38 @@ from torch import nn
 
 
 class RecurrentStack(nn.Module):
-    def __init__(self, kind: str, in_features: int, hidden_sizes: tuple[int, int, int]):
+    """normalize_input puts a LayerNorm on the flattened features and scales each layer's input
+    weights by its fan-in. Without it the gates saturate: PyTorch's LSTM/GRU init scales by the
+    hidden width, not the input width, so 2,560 (demo) to 102,400 (B0 240x320) flattened inputs give
+    gate pre-activations with a std of 4 to 12 and almost no gradient; a demo run learned nothing in
+    1,300 steps that way (87% of first-layer gates beyond |3|)."""
+
+    def __init__(self, kind: str, in_features: int, hidden_sizes: tuple[int, int, int], normalize_input: bool = True):
         super().__init__()
         self.kind = kind
         self.hidden_sizes = tuple(hidden_sizes)
         sizes = (in_features,) + self.hidden_sizes
+        self.input_norm = nn.LayerNorm(in_features) if normalize_input else None
         cell = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(kind)
         if cell is not None:
             self.layers = nn.ModuleList(cell(sizes[i], sizes[i + 1]) for i in range(3))
         else:
             self.layers = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1]) for i in range(3))
+        if normalize_input:
+            self._init_by_fan_in()
         self.out_features = self.hidden_sizes[-1]
+
+    @torch.no_grad()
+    def _init_by_fan_in(self):
+        """Input weights ~ U(+-1/sqrt(fan_in)): unit-variance inputs give pre-activations of std ~0.6."""
+        for layer in self.layers:
+            w = layer.weight_ih if hasattr(layer, "weight_ih") else layer.weight
+            bound = w.shape[1] ** -0.5
+            w.uniform_(-bound, bound)
+            if self.kind == "lstm":  # forget-gate bias 1: remember by default (gates are i, f, g, o)
+                h = layer.hidden_size
+                layer.bias_ih[h:2 * h].fill_(1.0)
+                layer.bias_hh[h:2 * h].zero_()
 
     @property
     def state_widths(self) -> tuple[int, ...]:
@@ -37,6 +58,8 @@ class RecurrentStack(nn.Module):
     def forward(self, x: torch.Tensor, state: tuple | None):
         if state is None or len(state) == 0:
             state = self.zero_state(x.shape[0], x.device, x.dtype)
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         new_state = []
         if self.kind == "lstm":
             for i, layer in enumerate(self.layers):

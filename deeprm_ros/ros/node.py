@@ -142,6 +142,7 @@ class RefinerNode(Node):
                         return
                     if self.reset_requested:
                         n = self.tracks.reset()
+                        self.detections.clear()  # queued detections would bring the cleared tracks back
                         self.reset_requested = False
                         self.get_logger().info(f"reset: cleared {n} tracks")
                     msg, self.pending = self.pending, None
@@ -169,11 +170,20 @@ class RefinerNode(Node):
             time.sleep(0.005)
 
     def _take_detections(self, frame_id: str, t_img: float) -> list[Detection]:
-        """Detections stamped at or before the image, converted; bad ones are skipped with a warning."""
+        """Detections stamped at or before the image, converted; bad ones are skipped with a warning.
+
+        Arrays older than track_timeout_s are dropped: a track made from them would already have
+        expired, and a late array must not bring back objects that left (or tracks a reset cleared)."""
+        max_age = self.params["track_timeout_s"]
         with self.lock:
             arrays = [d for d in self.detections if conv.stamp_to_sec(d.header.stamp) <= t_img + 1e-6]
             for d in arrays:
                 self.detections.remove(d)
+        stale = [a for a in arrays if t_img - conv.stamp_to_sec(a.header.stamp) > max_age]
+        if stale:
+            self.throttle.warn("stale", f"{len(stale)} detection array(s) more than track_timeout_s = {max_age} s "
+                                        "older than the image ignored")
+            arrays = [a for a in arrays if a not in stale]
         by_stamp = {}  # an array sent again with the same stamp replaces the earlier one
         for arr in arrays:
             by_stamp[(arr.header.stamp.sec, arr.header.stamp.nanosec, arr.header.frame_id)] = arr

@@ -76,3 +76,24 @@ def test_config_round_trip_and_errors():
         ModelConfig(recurrent="transformer")
     with pytest.raises(ValueError, match="unknown"):
         ModelConfig.from_dict({"phi": 0, "bogus": 1})
+
+
+@pytest.mark.parametrize("normalize, saturated", [(True, False), (False, True)])
+def test_recurrent_gates_are_not_saturated_at_start(normalize, saturated):
+    """B0 at 240x320 flattens 8x10x1280 = 102,400 features. With PyTorch's default LSTM init (scaled by
+    the hidden width) the first layer's gate pre-activations have a std near 10 and the gates sit in
+    tanh/sigmoid saturation; the LayerNorm + fan-in init keeps them near unit scale."""
+    from deeprm_ros.model.recurrent import RecurrentStack
+
+    torch.manual_seed(0)
+    n_in = 8 * 10 * 1280
+    stack = RecurrentStack("lstm", n_in, (256, 256, 128), normalize_input=normalize)
+    x = torch.relu(torch.randn(4, n_in) * 2.0)  # post-ReLU features of a few units' scale
+    with torch.no_grad():
+        xn = stack.input_norm(x) if stack.input_norm is not None else x
+        pre = xn @ stack.layers[0].weight_ih.T + stack.layers[0].bias_ih
+    frac_saturated = float((pre.abs() > 3).float().mean())
+    if saturated:
+        assert frac_saturated > 0.5
+    else:
+        assert frac_saturated < 0.05 and 0.3 < float(pre.std()) < 1.5

@@ -108,6 +108,11 @@ class Feeder:
         log = self.proc.log_since(max(0, len(self.proc.lines) - 30)) if self.proc else ""
         raise AssertionError(f"timed out waiting for {what}; the node's last log lines:\n{log}")
 
+    def spin_for(self, seconds: float):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.rclpy.spin_once(self.node, timeout_sec=0.02)
+
     def wait_for_node(self, timeout: float = 120.0):
         self.spin_until(lambda: self.pub_image.get_subscription_count() > 0 and
                         self.pub_det.get_subscription_count() > 0 and
@@ -151,12 +156,12 @@ class Feeder:
         return arr
 
     def send(self, t, rgb, dets=None, encoding="rgb8", info=True, info_size=None, frame="camera_optical_frame",
-             det_frame=None):
+             det_frame=None, det_stamp_offset=0.0):
         from sensor_msgs.msg import CameraInfo
 
         from deeprm_ros.ros.conversions import rgb_to_image
         from sensor_msgs.msg import Image
-        det_msg = self.detections(t, dets, det_frame or frame) if dets is not None else None
+        det_msg = self.detections(t + det_stamp_offset, dets, det_frame or frame) if dets is not None else None
         if det_msg is not None:
             self.pub_det.publish(det_msg)
         h = self.header(t, frame)
@@ -179,10 +184,10 @@ class Feeder:
         return (h.stamp.sec, h.stamp.nanosec)
 
     def resend(self):
-        """Images and camera_info use the sensor-data QoS (best effort): a lost one may be sent again."""
+        """Images and camera_info use the sensor-data QoS (best effort): a lost one may be sent again.
+        Detections are reliable and wait in the node for an image of their stamp, so they are not resent
+        (a second copy would be consumed by a later frame and make extra tracks)."""
         msg, ci, det_msg = self.last
-        if det_msg is not None:
-            self.pub_det.publish(det_msg)
         if ci is not None:
             self.pub_info.publish(ci)
         self.rclpy.spin_once(self.node, timeout_sec=0.02)

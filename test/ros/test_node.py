@@ -130,6 +130,9 @@ BAD_INPUTS = {
     "zero_quaternion": (dict(dets=[("box", (0.0, 0.0, 0.6, 0.0, 0.0, 0.0, 0.0))]), "zero quaternion"),
     "other_frame": (dict(dets=[("box", _pose(0, 0, 0.6))], det_frame="base_link"), "in frame 'base_link' ignored"),
     "millimetres": (dict(dets=[("box", _pose(0, 0, 600.0))]), "mm given as m"),
+    "no_camera_info": (dict(info=False), "no camera_info with its stamp"),
+    "too_many": (dict(dets=[("box", _pose(0.001 * i, 0, 0.6)) for i in range(500)]), "keeping the 8 best"),
+    "stale": (dict(dets=[("box", _pose(0, 0, 0.6))], det_stamp_offset=-10.0), "older than the image ignored"),
 }
 
 
@@ -150,4 +153,28 @@ def test_bad_input_is_refused_and_node_keeps_running(running, case):
     # The next good frame (no detections: tracking) is answered, with the earlier tracks intact.
     arr, st = feeder.wait_result(_good_frame(feeder, t + 0.6, with_detections=False))
     assert proc.p.poll() is None
-    assert sorted(d.id for d in arr.detections) == ids0 and st.track_count == len(ids0)
+    if case == "too_many":  # 8 new box tracks were made from the 500 (far from the old ones): capped
+        assert set(ids0) <= {d.id for d in arr.detections} and st.track_count == 8
+    else:
+        assert sorted(d.id for d in arr.detections) == ids0 and st.track_count == len(ids0)
+
+
+def test_empty_detection_array_is_harmless(running):
+    proc, feeder = running
+    feeder.reset()
+    t = _t0()
+    feeder.wait_result(_good_frame(feeder, t))
+    arr, st = feeder.wait_result(feeder.send(t + 0.2, feeder.image(SCENE), []))
+    assert st.track_count == 4 and len(arr.detections) == 4
+
+
+def test_reset_also_drops_queued_detections(running):
+    """Detections received before a reset (for a frame not yet seen) must not bring tracks back."""
+    proc, feeder = running
+    t = _t0()
+    feeder.wait_result(_good_frame(feeder, t))
+    feeder.pub_det.publish(feeder.detections(t + 0.5, [("box", _pose(0, 0, 0.6))]))
+    feeder.spin_for(0.5)  # reliable, but give it time to arrive before the reset
+    feeder.reset()
+    _, st = feeder.wait_result(_good_frame(feeder, t + 0.6, with_detections=False))
+    assert st.track_count == 0
