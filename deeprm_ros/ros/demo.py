@@ -190,6 +190,8 @@ def main(argv=None) -> int:
     print()
     print(table)
     (out_dir / "accuracy.md").write_text(table + "\n")
+    import json
+    (out_dir / "accuracy.json").write_text(json.dumps(results, indent=2, default=float))
     if "rgb" in overlay:
         import cv2
         cv2.imwrite(str(out_dir / "overlay.png"), cv2.cvtColor(overlay["rgb"], cv2.COLOR_RGB2BGR))
