@@ -30,6 +30,9 @@ _ros_tmp = tempfile.mkdtemp(prefix="deeprm_test_ros_")
 os.environ["ROS_HOME"] = os.path.join(_ros_tmp, "home")
 os.environ["ROS_LOG_DIR"] = os.path.join(_ros_tmp, "log")
 os.environ["PYTHONSAFEPATH"] = "1"
+# Fast DDS over shared memory only: no network traffic at all, and whole 640x480 images instead of UDP
+# fragments that a busy machine drops (config/fastdds_shm.xml says why).
+os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(ROOT / "config" / "fastdds_shm.xml")
 atexit.register(shutil.rmtree, _ros_tmp, ignore_errors=True)
 
 # The source tree must not shadow the installed package.

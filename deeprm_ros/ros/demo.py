@@ -26,6 +26,10 @@ def _ros_environment() -> dict:
     tmp = tempfile.mkdtemp(prefix="deeprm_demo_ros_")
     env.setdefault("ROS_HOME", os.path.join(tmp, "home"))
     env.setdefault("ROS_LOG_DIR", os.path.join(tmp, "log"))
+    # The camera's 0.9 MB images lose most frames over best-effort UDP on a busy machine; the demo's
+    # processes all run here, so they talk over shared memory (config/fastdds_shm.xml).
+    from .resources import shared_memory_dds_profile
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(shared_memory_dds_profile()))
     return env
 
 
@@ -87,7 +91,8 @@ def main(argv=None) -> int:
     from .resources import default_models_dir
 
     env = _ros_environment()
-    os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "ROS_HOME", "ROS_LOG_DIR")})
+    os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "ROS_HOME", "ROS_LOG_DIR",
+                                          "FASTDDS_DEFAULT_PROFILES_FILE")})
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     models = load_object_library(default_models_dir())

@@ -184,11 +184,11 @@ class RefinerNode(Node):
             self.throttle.warn("stale", f"{len(stale)} detection array(s) more than track_timeout_s = {max_age} s "
                                         "older than the image ignored")
             arrays = [a for a in arrays if a not in stale]
-        by_stamp = {}  # an array sent again with the same stamp replaces the earlier one
-        for arr in arrays:
-            by_stamp[(arr.header.stamp.sec, arr.header.stamp.nanosec, arr.header.frame_id)] = arr
+        # Only the newest array counts: when the frame an array came with was dropped, the next frame
+        # finds two arrays of the same objects, and both would become tracks (duplicates).
+        newest = max(arrays, key=lambda a: conv.stamp_to_sec(a.header.stamp), default=None)
         out = []
-        for arr in by_stamp.values():
+        for arr in [newest] if newest is not None else []:
             if arr.header.frame_id != frame_id:
                 self.throttle.warn("frame", f"detections in frame '{arr.header.frame_id}' ignored: images are in "
                                             f"'{frame_id}' (detections must be in the camera's optical frame)")
@@ -364,9 +364,10 @@ class RefinerNode(Node):
 
     def destroy_node(self):
         self.running = False
-        with self.lock:
-            self.lock.notify_all()
-        self.worker.join(timeout=5.0)
+        if hasattr(self, "worker"):  # absent when start-up failed half way (bad parameter, file)
+            with self.lock:
+                self.lock.notify_all()
+            self.worker.join(timeout=5.0)
         return super().destroy_node()
 
 

@@ -27,3 +27,8 @@ def default_checkpoint() -> Path:
 
 def default_models_dir() -> Path:
     return share_dir() / "data" / "demo" / "models"
+
+
+def shared_memory_dds_profile() -> Path:
+    """config/fastdds_shm.xml: Fast DDS over shared memory only, with room for whole camera images (see the file)."""
+    return share_dir() / "config" / "fastdds_shm.xml"

@@ -178,3 +178,16 @@ def test_reset_also_drops_queued_detections(running):
     feeder.reset()
     _, st = feeder.wait_result(_good_frame(feeder, t + 0.6, with_detections=False))
     assert st.track_count == 0
+
+
+def test_two_pending_arrays_make_no_duplicate_tracks(running):
+    """An array whose own frame was never refined (dropped, lost) is superseded by the next one: only
+    the newest array at or before an image makes tracks, so each object gets one."""
+    proc, feeder = running
+    feeder.reset()
+    t = _t0()
+    rng = np.random.default_rng(3)
+    feeder.pub_det.publish(feeder.detections(t, [(CLASS[o], _noisy(T, rng)) for o, T in SCENE]))
+    feeder.spin_for(0.5)
+    arr, st = feeder.wait_result(_good_frame(feeder, t + 0.5))
+    assert st.track_count == 4 and len(arr.detections) == 4
