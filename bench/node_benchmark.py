@@ -315,6 +315,8 @@ def run(args, env, tmp) -> dict:
             node_params[k] = getattr(args, k)
     if args.objects or args.models_dir:
         node_params["models_dir"] = str(models_dir)
+    if args.untrained_phi is not None:
+        node_params["checkpoint"] = str(untrained_checkpoint(args.untrained_phi, Path(tmp) / "untrained"))
     node_argv = [executable("refiner_node"), "--ros-args"]
     if args.params_file:
         node_argv += ["--params-file", str(Path(args.params_file).resolve())]
@@ -748,6 +750,16 @@ def to_json(a: dict) -> dict:
 # ------------------------------------------------------------------------------------------------------------
 
 
+def untrained_checkpoint(phi: int, directory: Path) -> Path:
+    """A B<phi>-LSTM at 240x320 with random weights, saved like a trained one (inference only)."""
+    import torch  # noqa: F401
+    import timm  # noqa: F401
+    from deeprm_ros.checkpoint import save_model
+    from deeprm_ros.model import create_model
+    save_model(create_model(phi, "lstm", with_flow=False, input_size=(240, 320)), directory, inference_only=True)
+    return directory
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.split("\n")[2:]))
@@ -773,6 +785,9 @@ def main(argv=None) -> int:
     g.add_argument("--max-objects", type=int, default=None)
     g.add_argument("--params-file", default=None, help="a refiner parameters YAML (e.g. config/refiner.yaml)")
     g.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE", help="any other node parameter")
+    g.add_argument("--untrained-phi", type=int, default=None, metavar="PHI",
+                   help="run the node on an untrained EfficientNet-B<PHI> LSTM model at the paper's 240x320 crop "
+                        "instead of the bundled demo model (speed only: weights do not change the cost)")
     p.add_argument("--camera-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="a synthetic camera parameter (width, height, noise_rotation_deg, seed, ...)")
     p.add_argument("--count-topic", choices=["camera_info", "image"], default="camera_info",
