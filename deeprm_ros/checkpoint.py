@@ -57,7 +57,10 @@ def load_model(directory, device="cpu", with_flow: bool = False) -> DeepRM:
     if not with_flow:
         config.with_flow = False
     config.pretrained_lite0 = False  # the checkpoint holds the weights
-    model = DeepRM(config)
+    try:
+        model = DeepRM(config)
+    except Exception as e:  # values that pass the config's own checks but not the model's (e.g. an unknown backbone)
+        raise CheckpointError(f"{Path(directory) / CONFIG}: invalid model config: {type(e).__name__}: {e}") from None
     path = Path(directory) / WEIGHTS
     try:
         state = load_file(str(path))
@@ -68,7 +71,11 @@ def load_model(directory, device="cpu", with_flow: bool = False) -> DeepRM:
     if not with_flow:
         state = {k: v for k, v in state.items() if not k.startswith("flow_decoder.")}
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # tensor shapes that differ from the config's (strict=False allows only absent/extra keys)
+        details = [line.strip() for line in str(e).splitlines()[1:] if line.strip()] or [str(e)]
+        raise CheckpointError(f"{path}: does not match {CONFIG} ({len(details)} size mismatches, first: {details[0]})") from None
     if missing or unexpected:
         raise CheckpointError(f"{path}: does not match {CONFIG} (missing {missing[:5]}, unexpected {unexpected[:5]})")
     return model.to(device).eval()

@@ -147,14 +147,20 @@ def load_mesh(path, unit: str = "mm", obj_id: int = 0, n_points: int = 1000, inf
         raise MeshError(f"{path}: file not found")
     if path.suffix.lower() not in (".ply", ".obj"):
         raise MeshError(f"{path}: unsupported mesh format {path.suffix!r} (PLY or OBJ)")
+    trimesh_log = logging.getLogger("trimesh")
+    level = trimesh_log.level
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # trimesh logs a traceback for a broken texture image and goes on; _texture_of reports it, naming the file
+            trimesh_log.setLevel(logging.ERROR)
             mesh = trimesh.load(path, force="mesh", process=False)
     except MeshError:
         raise
     except Exception as e:
         raise MeshError(f"{path}: cannot be read as a mesh ({type(e).__name__}: {e})") from None
+    finally:
+        trimesh_log.setLevel(level)
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) < 3:
         raise MeshError(f"{path}: contains no triangles")
     scale = UNIT_SCALE[unit]

@@ -62,11 +62,12 @@ def pose_to_matrix(pose) -> np.ndarray:
     t = np.array([pose.position.x, pose.position.y, pose.position.z], dtype=np.float64)
     if not (np.isfinite(q).all() and np.isfinite(t).all()):
         raise ValueError(f"pose has non-finite values (position {t.tolist()}, orientation xyzw {q[[1, 2, 3, 0]].tolist()})")
-    n = np.linalg.norm(q)
-    if n < 1e-6:
+    m = float(np.abs(q).max())
+    u = q / m if m > 0 else q  # scaled first: the norm of components beyond ~1e154 would overflow to inf
+    if m * float(np.linalg.norm(u)) < 1e-6:
         raise ValueError("pose orientation is a zero quaternion")
     T = np.eye(4)
-    T[:3, :3] = quat_to_matrix(q / n)
+    T[:3, :3] = quat_to_matrix(u / np.linalg.norm(u))
     T[:3, 3] = t
     return T
 

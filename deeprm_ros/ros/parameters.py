@@ -10,6 +10,7 @@ validate_value()) can be used without ROS, e.g. by tests or documentation tools.
 """
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
@@ -33,8 +34,9 @@ class ParameterSpec:
 def _check_object_labels(value) -> Optional[str]:
     seen = set()
     for item in value:
-        class_id, sep, obj_id = str(item).rpartition(":")
-        if not sep or not class_id or not obj_id.strip().lstrip("-").isdigit():
+        class_id, sep, obj_id = str(item).strip().rpartition(":")  # as parse_object_labels reads it
+        # Digits that int() reads (str.isdigit() also passes e.g. '²', and lstrip('-') passed '--3': int() fails)
+        if not sep or not class_id or not re.fullmatch(r"\s*-?\d+\s*", obj_id):
             return f"entry {item!r} is not 'class_id:obj_id' (e.g. 'mug:1')"
         if int(obj_id) < 0:
             return f"entry {item!r}: obj_id must be >= 0"

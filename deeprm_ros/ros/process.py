@@ -1,6 +1,7 @@
 """Running one node as a process: clean exit on Ctrl-C and SIGTERM, a clear line when start-up fails."""
 from __future__ import annotations
 
+import re
 import signal
 import sys
 
@@ -16,7 +17,12 @@ def run_node(factory, name: str, args=None, executor_threads: int = 1) -> int:
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as e:  # e.g. a --params-file that is not valid YAML: rcl names the file and the problem
+        text = re.sub(r",? at /\S+:\d+", "", str(e))  # drop rcl's C source locations
+        print(f"[{name}] start-up failed: {text}", file=sys.stderr, flush=True)
+        return 1
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, _raise_interrupt)
     try:
@@ -31,7 +37,10 @@ def run_node(factory, name: str, args=None, executor_threads: int = 1) -> int:
     executor = MultiThreadedExecutor(num_threads=executor_threads) if executor_threads > 1 else SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
+        # Not executor.spin(): an idle node's wait has no timeout, and the Python handlers above only run
+        # when the wait returns, so SIGTERM/Ctrl-C would never stop it. Wake up a few times a second.
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
