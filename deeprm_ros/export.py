@@ -55,7 +55,7 @@ def export_onnx(model: DeepRM, path, opset: int = 18) -> Path:
     # The torch.export-based exporter: the legacy TorchScript one ran BatchNorm in training mode while
     # tracing these timm models (the exported graph then disagreed with eval-mode torch).
     with torch.no_grad():
-        program = torch.onnx.export(_InferenceStep(model), (pair,) + tuple(state), input_names=names_in,
+        program = torch.onnx.export(_InferenceStep(model).eval(), (pair,) + tuple(state), input_names=names_in,
                                     output_names=names_out, dynamic_shapes=dynamic, opset_version=opset, dynamo=True,
                                     verbose=False)
     program.save(str(path))
