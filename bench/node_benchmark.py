@@ -39,7 +39,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -73,25 +72,6 @@ def _die_with_parent():
     """In the child before exec: SIGTERM when the benchmark dies (even by SIGKILL)."""
     if _LIBC is not None:
         _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def ros_environment(domain_id: int | None, args_udp: bool = False) -> tuple[dict, str]:
-    """Loopback-only discovery, a ROS_DOMAIN_ID of our own (random in 101..200 unless given) and a temporary
-    ROS_HOME/ROS_LOG_DIR, for this process and the ones it starts."""
-    tmp = tempfile.mkdtemp(prefix="deeprm_node_bench_")
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env.pop("ROS_LOCALHOST_ONLY", None)
-    env.pop("ROS_STATIC_PEERS", None)
-    env["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None else random.SystemRandom().randint(101, 200))
-    env["ROS_HOME"] = os.path.join(tmp, "home")
-    env["ROS_LOG_DIR"] = os.path.join(tmp, "log")
-    env["PYTHONSAFEPATH"] = "1"
-    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    if not args_udp:
-        from deeprm_ros.ros.resources import shared_memory_dds_profile
-        env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(shared_memory_dds_profile()))
-    return env, tmp
 
 
 class Child:
@@ -811,7 +791,9 @@ def main(argv=None) -> int:
     if args.objects is not None and args.objects < 1:
         p.error("--objects must be at least 1")
 
-    env, tmp = ros_environment(args.domain_id, args.udp)
+    from deeprm_ros.ros.resources import loopback_ros_environment
+    domain_id = args.domain_id if args.domain_id is not None else random.SystemRandom().randint(101, 200)
+    env, tmp = loopback_ros_environment("deeprm_node_bench_", domain_id, shared_memory=not args.udp)
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "ROS_HOME", "ROS_LOG_DIR")
                        if k in env})
     if "FASTDDS_DEFAULT_PROFILES_FILE" in env:

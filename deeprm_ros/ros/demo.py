@@ -11,26 +11,10 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _ros_environment() -> dict:
-    """Loopback-only discovery, a domain id of our own and a temporary ROS_HOME for this run."""
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env.setdefault("ROS_DOMAIN_ID", str(1 + (os.getpid() * 7919) % 100))
-    tmp = tempfile.mkdtemp(prefix="deeprm_demo_ros_")
-    env.setdefault("ROS_HOME", os.path.join(tmp, "home"))
-    env.setdefault("ROS_LOG_DIR", os.path.join(tmp, "log"))
-    # The camera's 0.9 MB images lose most frames over best-effort UDP on a busy machine; the demo's
-    # processes all run here, so they talk over shared memory (config/fastdds_shm.xml).
-    from .resources import shared_memory_dds_profile
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(shared_memory_dds_profile()))
-    return env
 
 
 def executable(name: str) -> str:
@@ -90,7 +74,8 @@ def main(argv=None) -> int:
     from . import conversions as conv
     from .resources import default_models_dir
 
-    env = _ros_environment()
+    from .resources import loopback_ros_environment
+    env, _ = loopback_ros_environment("deeprm_demo_ros_")
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "ROS_HOME", "ROS_LOG_DIR",
                                           "FASTDDS_DEFAULT_PROFILES_FILE")})
     out_dir = Path(args.out)
