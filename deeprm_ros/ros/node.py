@@ -63,11 +63,10 @@ class RefinerNode(Node):
         self.checkpoint = Path(p["checkpoint"] or default_checkpoint())
         self.models_dir = Path(p["models_dir"] or default_models_dir())
         # Fail at start-up, naming the file, when the model or meshes cannot be used.
-        from ..checkpoint import load_config, load_model
+        from ..checkpoint import load_model
         from ..meshes import load_object_library
-        self.model_config = load_config(self.checkpoint)
-        # The weights too (a fraction of a second): the worker loads them only at the first frame with objects,
-        # where a corrupt file would only skip every frame with a warning instead of stopping the node.
+        # Config and weights (a fraction of a second): the worker builds its backend only at the first frame
+        # with objects, where a corrupt file would only skip every frame with a warning instead of stopping.
         load_model(self.checkpoint)
         self.models = load_object_library(self.models_dir, unit=p["mesh_unit"])
         unknown = {c: o for c, o in self.labels.items() if o not in self.models}
