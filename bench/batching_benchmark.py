@@ -20,7 +20,7 @@ import timm  # noqa: F401
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from refiner_benchmark import machine, make_model, scene  # noqa: E402
+from refiner_benchmark import machine, make_model, new_plot, save_plot, scene  # noqa: E402
 
 
 def time_batched(refiner, image, K, obj, poses, iterations, repeats) -> float:
@@ -90,22 +90,14 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|")
     for backend, b, s in rows:
         print(f"| {backend} | {b:.0f} | {s:.0f} | {n * 1e3 / b:.1f} | {n * 1e3 / s:.1f} | {s / b:.2f}x |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = new_plot((6, 3.5))
     x = np.arange(len(rows))
     ax.bar(x - 0.2, [n * 1e3 / b for _, b, _ in rows], 0.4, label="one batch")
     ax.bar(x + 0.2, [n * 1e3 / s for _, _, s in rows], 0.4, label="one at a time")
     ax.set_xticks(x, [r[0] for r in rows])
     ax.set_ylabel(f"objects per second ({args.iterations} iterations)")
-    ax.set_title(machine()[:90], fontsize=7)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "batching.png", dpi=110)
-    print(f"plot: {out / 'batching.png'}")
+    save_plot(fig, ax, Path(args.out) / "batching.png")
     return 0
 
 

@@ -36,6 +36,23 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {gpu}, load {os.getloadavg()[0]:.1f}"
 
 
+def new_plot(size):
+    """A matplotlib figure and axes drawn off-screen (no display on these machines)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt.subplots(figsize=size)
+
+
+def save_plot(fig, ax, path: Path) -> None:
+    """Title the plot with the machine it was measured on, write the PNG and say where."""
+    ax.set_title(machine()[:90], fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
 def scene(models, n, K):
     ids = sorted(models)
     poses = np.tile(np.eye(4), (n, 1, 1))
@@ -124,22 +141,14 @@ def main(argv=None) -> int:
     for phi, kind, backend, n, s, fps in rows:
         print(f"| B{phi} | {kind.upper()} | {backend} | {n} | {s['render']:.1f} | {s['crop']:.1f} | {s['network']:.1f} "
               f"| {s['update']:.2f} | {fps[2]:.1f} | {fps[4]:.1f} | {fps[6]:.1f} | {fps[8]:.1f} |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_plot((7, 4.5))
     for phi, kind, backend, n, s, fps in rows:
         ax.plot([2, 4, 6, 8], [fps[i] for i in (2, 4, 6, 8)], marker="o", label=f"B{phi}-{kind} {backend} {n} obj")
     ax.set_xlabel("iterations")
     ax.set_ylabel("frames per second")
-    ax.set_title(machine()[:90], fontsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(out / "refiner_fps.png", dpi=110)
-    print(f"plot: {out / 'refiner_fps.png'}")
+    save_plot(fig, ax, Path(args.out) / "refiner_fps.png")
     return 0
 
 
