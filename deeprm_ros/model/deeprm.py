@@ -31,7 +31,7 @@ class DeepRM(nn.Module):
         self.config = config
         self.backbone = PairBackbone(config.backbone)
         if config.pretrained_lite0:
-            load_lite0_imagenet(self.backbone)
+            load_lite0_imagenet(self.backbone, config.stem_init)
         c_last = self.backbone.channels[-1]
         self.reduce = None
         if config.reduce_channels:
@@ -40,7 +40,7 @@ class DeepRM(nn.Module):
         h, w = config.input_size
         self.flat_features = c_last * _stride32_size(h) * _stride32_size(w)
         self.recurrent = RecurrentStack(config.recurrent, self.flat_features, config.hidden_sizes,
-                                        config.normalize_recurrent_input)
+                                        config.normalize_recurrent_input, config.normalize_every_layer)
         self.heads = PoseHeads(self.recurrent.out_features, crop_width=w)
         self.flow_decoder = FlowDecoder(self.backbone.channels) if config.with_flow else None
 

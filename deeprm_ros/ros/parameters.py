@@ -80,6 +80,11 @@ PARAMETERS: list[ParameterSpec] = [
                   "A track whose refinement has not converged for this many frames in a row is re-initialized from its "
                   "latest detection (pose and recurrent state).",
                   range=(1, 1000)),
+    ParameterSpec("reinit_rotation_deg", 45.0, DOUBLE,
+                  "A tracked object whose rotation is further than this (degrees, up to its symmetries) from a new "
+                  "detection has drifted: it is re-initialized from the detection. About 3 sigma of the detector's "
+                  "rotation noise; 0 turns the check off.",
+                  range=(0.0, 180.0)),
     ParameterSpec("convergence_translation_mm", 2.0, DOUBLE,
                   "Converged when the last translation update is below this (mm) and the rotation test holds.",
                   range=(0.0, 1000.0)),

@@ -5,7 +5,9 @@ detections are matched to tracks of the same class by nearest translation within
 all pairs, closest first), so several instances of a class stay distinct. A matched track keeps its
 refined pose and recurrent state (the detection only confirms it); an unmatched detection starts a
 new track from the coarse pose with a zero state, unless a track of its class went unmatched: that
-track has drifted and is re-initialized at the detection instead.
+track has drifted and is re-initialized at the detection instead. A matched track whose rotation has
+turned further from its detection than the detector's noise explains (reinit_rotation_deg, measured up
+to the object's symmetries) has drifted too and is re-initialized the same way.
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ class TrackManager:
     timeout_s: float = 2.0
     max_tracks: int = 32
     max_unconverged_frames: int = 10
+    reinit_rotation_deg: float = 0.0   # 0: never re-initialize for rotation
+    symmetries: dict = field(default_factory=dict)  # obj_id -> (S, 3, 3) symmetry rotations; absent: none
     tracks: dict = field(default_factory=dict)
     next_id: int = 1
 
@@ -69,7 +73,7 @@ class TrackManager:
                 t.detection_pose = d.pose.copy()
                 t.last_detected = stamp
                 t.score = d.score
-                if reinit:
+                if reinit or (self.reinit_rotation_deg > 0 and self.rotation_to_detection_deg(t) > self.reinit_rotation_deg):
                     self.reinitialize(t)
         created = []
         for di, d in enumerate(detections):
@@ -83,6 +87,12 @@ class TrackManager:
             self.next_id += 1
             created.append(t)
         return created
+
+    def rotation_to_detection_deg(self, track: Track) -> float:
+        """Angle between the track's rotation and its latest detection's, the smallest over the object's
+        symmetric poses (a can turned about its axis looks the same)."""
+        return symmetric_rotation_angle_deg(track.pose[:3, :3], track.detection_pose[:3, :3],
+                                            self.symmetries.get(track.obj_id))
 
     def expire(self, stamp: float) -> list[int]:
         """Drop tracks not detected for longer than timeout_s; returns their ids."""
@@ -125,3 +135,12 @@ def pose_in_image(pose: np.ndarray, K: np.ndarray, width: int, height: int) -> b
         return False
     u, v, w = K @ t
     return 0 <= u / w < width and 0 <= v / w < height
+
+
+def symmetric_rotation_angle_deg(R_a: np.ndarray, R_b: np.ndarray, symmetries: np.ndarray | None = None) -> float:
+    """min over S of the angle of R_a^T R_b S (S: (k, 3, 3) symmetry rotations of the object; identity included here)."""
+    candidates = np.eye(3)[None] if symmetries is None or len(symmetries) == 0 else \
+        np.concatenate([np.eye(3)[None], np.asarray(symmetries, dtype=np.float64).reshape(-1, 3, 3)])
+    rel = R_a.T @ R_b @ candidates  # (k, 3, 3)
+    cos = (np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).min())

@@ -84,3 +84,25 @@ def test_update_hand_case():
     out = apply_pose_update(T, torch.tensor([[10.0, 0.0, 2.0]], dtype=torch.float64),
                             torch.tensor([[1.0, 0, 0, 0]], dtype=torch.float64), Kc)
     np.testing.assert_allclose(out[0, :3, 3].numpy(), [0.2, 0.0, 2.0])
+
+
+def test_both_crop_paths_read_the_same_points_as_roi_align():
+    """Crops that enlarge the image take grid_sample, crops that shrink it roi_align; the enlarging path
+    must give what roi_align (the reference, torchvision) gives for the same box, borders included."""
+    from torchvision.ops import roi_align
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(2, 3, 48, 64, generator=g)
+    boxes = torch.tensor([[10.3, 5.7, 40.1, 28.2],      # inside, enlarged
+                          [-8.0, -6.5, 20.0, 15.0],      # over the top-left border
+                          [50.2, 30.1, 75.0, 52.3],      # over the bottom-right border
+                          [-30.0, -20.0, -10.0, -5.0],   # entirely outside: zeros
+                          [0.0, 0.0, 64.0, 48.0]])       # shrinks 64x48 -> 32x24: roi_align path
+    index = torch.tensor([0, 1, 0, 1, 1])
+    out_size = (24, 32)
+    rois = torch.cat([index.float()[:, None], boxes + 0.5], dim=1)
+    expect = roi_align(images, rois, output_size=out_size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+    got = crop_and_resize(images, boxes, out_size, index)
+    torch.testing.assert_close(got, expect, atol=1e-5, rtol=1e-5)
+    assert float(got[3].abs().max()) == 0.0
+    torch.testing.assert_close(crop_and_resize(images, boxes[:4], out_size, index[:4]), expect[:4], atol=1e-5, rtol=1e-5)
