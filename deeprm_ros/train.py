@@ -139,7 +139,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     optimizer = torch.optim.Adam(model.parameters(), lr=ocfg["lr"])
     steps_per_epoch = ocfg["steps_per_epoch"] or max(1, math.ceil(sum(len(s) for s in samplers) /
                                                                    (dcfg["images_per_batch"] * world)))
-    total_steps = steps_per_epoch * ocfg["epochs"]
+    total_steps = int(round(steps_per_epoch * ocfg["epochs"]))
     if tcfg["max_steps"]:
         total_steps = min(total_steps, int(tcfg["max_steps"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(

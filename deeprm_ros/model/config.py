@@ -34,9 +34,9 @@ class ModelConfig:
     reduce_channels: int = 0                # optional 1x1 conv before flattening (0 = the paper: none)
     with_flow: bool = True                  # FlowNetS-style decoder, training only
     pretrained_lite0: bool = False          # ImageNet weights from the efficientnet-lite0 package
-    stem_init: str = "split"                # how the pretrained RGB stem takes 6 channels (backbone.pair_stem_weights)
+    stem_init: str = "repeat"               # how the pretrained RGB stem takes 6 channels (backbone.pair_stem_weights)
     normalize_recurrent_input: bool = True  # LayerNorm + fan-in init before the recurrent layers (see recurrent.py)
-    normalize_every_layer: bool = True      # LayerNorm before layers 2, 3 and the heads too (see recurrent.py)
+    normalize_every_layer: bool = False     # LayerNorm before layers 2, 3 and the heads too (see recurrent.py)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -7,12 +7,7 @@ import json
 import os
 import subprocess
 
-import pytest
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the bundled demo model (2,400 CPU steps) has learned translation but not "
-                   "rotation; tracked over many frames its rotation drifts: refined AUC 60.0 vs coarse 61.1 "
-                   "(issue 5/6 stays open). strict: this fails as soon as the model passes, to drop the mark.")
 def test_refined_poses_beat_the_coarse_detections(ros_prefix, tmp_path):
     out = tmp_path / "demo"
     proc = subprocess.run([str(ros_prefix / "lib" / "deeprm_ros" / "demo"), "--duration", "25", "--out", str(out)],
