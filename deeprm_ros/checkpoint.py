@@ -44,11 +44,7 @@ def save_model(model: DeepRM, directory, half: bool = False, inference_only: boo
 def load_config(directory) -> ModelConfig:
     path = Path(directory) / CONFIG
     try:
-        data = json.loads(path.read_text())
-        if isinstance(data, dict):
-            data.setdefault("normalize_every_layer", False)  # checkpoints written before the option existed
-            data.setdefault("stem_init", "repeat")
-        return ModelConfig.from_dict(data)
+        return ModelConfig.from_dict(json.loads(path.read_text()))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing (a checkpoint is a folder with {WEIGHTS} and {CONFIG})") from None
     except (json.JSONDecodeError, TypeError, ValueError) as e:

@@ -7,6 +7,8 @@ import timm
 import torch
 from torch import nn
 
+from .config import STEM_INITS
+
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -30,16 +32,13 @@ class PairBackbone(nn.Module):
         return self.net((pair - self.mean) / self.std)
 
 
-STEM_INITS = ("split", "repeat")
-
-
 def pair_stem_weights(rgb_weight: torch.Tensor, mode: str = "repeat") -> torch.Tensor:
     """Widen a pretrained RGB stem (C, 3, k, k) to the (C, 6, k, k) observed+rendered stem.
 
     "repeat" (timm's adapt_input_conv) gives both images the same weights at half scale, so the first
     layer sees only (observed + rendered) / 2: swapping the two images changes nothing, yet the
     update's sign depends on which is which. The network has to break that symmetry through the stem's
-    gradients alone, which is slow.
+    gradients alone.
     "split" keeps each pretrained filter whole but feeds it one image: even output channels see the
     observed crop, odd ones the rendered crop, so both images reach the later layers separately.
     """

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 # The paper's widths (Table 3); other phis follow the rule in `default_hidden_sizes`.
 PAPER_HIDDEN_SIZES = {0: (256, 256, 128), 2: (384, 256, 256), 3: (512, 256, 128)}
 RECURRENT_TYPES = ("lstm", "gru", "mlp")
+STEM_INITS = ("repeat", "split")  # how a pretrained RGB stem takes 6 channels (backbone.pair_stem_weights)
 
 
 def default_hidden_sizes(phi: int) -> tuple[int, int, int]:
@@ -42,8 +43,8 @@ class ModelConfig:
     def __post_init__(self):
         if self.recurrent not in RECURRENT_TYPES:
             raise ValueError(f"recurrent must be one of {RECURRENT_TYPES}, got {self.recurrent!r}")
-        if self.stem_init not in ("split", "repeat"):
-            raise ValueError(f"stem_init must be 'split' or 'repeat', got {self.stem_init!r}")
+        if self.stem_init not in STEM_INITS:
+            raise ValueError(f"stem_init must be one of {STEM_INITS}, got {self.stem_init!r}")
         if not self.hidden_sizes:
             self.hidden_sizes = default_hidden_sizes(self.phi)
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)

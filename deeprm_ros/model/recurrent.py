@@ -18,8 +18,8 @@ class RecurrentStack(nn.Module):
 
     normalize_every_layer also puts a LayerNorm before layers 2 and 3 and before the heads. Without it
     the signal fades layer by layer: an LSTM layer whose inputs have unit variance puts out about 0.12
-    RMS, the next one about 0.02, so the heads saw almost constant inputs and the pose loss stayed flat
-    for the first 800 steps of a demo run."""
+    RMS, the next one about 0.02, so the heads start on almost constant inputs. Off by default: a demo
+    run with it (and stem_init='split') did no better than the bundled model (README "The demo refiner")."""
 
     def __init__(self, kind: str, in_features: int, hidden_sizes: tuple[int, int, int], normalize_input: bool = True,
                  normalize_every_layer: bool = False):

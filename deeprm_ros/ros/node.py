@@ -58,9 +58,6 @@ class RefinerNode(Node):
         p = self.params
         self.labels = conv.parse_object_labels(p["object_labels"])
         self.throttle = Throttle(self.get_logger())
-        self.tracks = TrackManager(gate_m=p["association_gate_m"], timeout_s=p["track_timeout_s"],
-                                   max_tracks=p["max_objects"], max_unconverged_frames=p["max_unconverged_frames"],
-                                   reinit_rotation_deg=p["reinit_rotation_deg"])
         self.checkpoint = Path(p["checkpoint"] or default_checkpoint())
         self.models_dir = Path(p["models_dir"] or default_models_dir())
         # Fail at start-up, naming the file, when the model or meshes cannot be used.
@@ -70,7 +67,10 @@ class RefinerNode(Node):
         # with objects, where a corrupt file would only skip every frame with a warning instead of stopping.
         load_model(self.checkpoint)
         self.models = load_object_library(self.models_dir, unit=p["mesh_unit"])
-        self.tracks.symmetries = {oid: m.symmetry_transforms(64)[:, :3, :3] for oid, m in self.models.items()}
+        self.tracks = TrackManager(gate_m=p["association_gate_m"], timeout_s=p["track_timeout_s"],
+                                   max_tracks=p["max_objects"], max_unconverged_frames=p["max_unconverged_frames"],
+                                   reinit_rotation_deg=p["reinit_rotation_deg"],
+                                   symmetries={oid: m.symmetry_transforms(64) for oid, m in self.models.items()})
         unknown = {c: o for c, o in self.labels.items() if o not in self.models}
         if unknown:
             raise ValueError(f"parameter 'object_labels': obj_ids {sorted(set(unknown.values()))} have no mesh in {self.models_dir}")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..metrics import symmetric_pose_errors
+
 
 @dataclass
 class Detection:
@@ -50,7 +52,7 @@ class TrackManager:
     max_tracks: int = 32
     max_unconverged_frames: int = 10
     reinit_rotation_deg: float = 0.0   # 0: never re-initialize for rotation
-    symmetries: dict = field(default_factory=dict)  # obj_id -> (S, 3, 3) symmetry rotations; absent: none
+    symmetries: dict = field(default_factory=dict)  # obj_id -> (S, 4, 4) ObjectModel.symmetry_transforms; absent: none
     tracks: dict = field(default_factory=dict)
     next_id: int = 1
 
@@ -91,8 +93,8 @@ class TrackManager:
     def rotation_to_detection_deg(self, track: Track) -> float:
         """Angle between the track's rotation and its latest detection's, the smallest over the object's
         symmetric poses (a can turned about its axis looks the same)."""
-        return symmetric_rotation_angle_deg(track.pose[:3, :3], track.detection_pose[:3, :3],
-                                            self.symmetries.get(track.obj_id))
+        rotation_deg, _ = symmetric_pose_errors(track.pose, track.detection_pose, self.symmetries.get(track.obj_id, np.eye(4)))
+        return float(rotation_deg)
 
     def expire(self, stamp: float) -> list[int]:
         """Drop tracks not detected for longer than timeout_s; returns their ids."""
@@ -136,11 +138,3 @@ def pose_in_image(pose: np.ndarray, K: np.ndarray, width: int, height: int) -> b
     u, v, w = K @ t
     return 0 <= u / w < width and 0 <= v / w < height
 
-
-def symmetric_rotation_angle_deg(R_a: np.ndarray, R_b: np.ndarray, symmetries: np.ndarray | None = None) -> float:
-    """min over S of the angle of R_a^T R_b S (S: (k, 3, 3) symmetry rotations of the object; identity included here)."""
-    candidates = np.eye(3)[None] if symmetries is None or len(symmetries) == 0 else \
-        np.concatenate([np.eye(3)[None], np.asarray(symmetries, dtype=np.float64).reshape(-1, 3, 3)])
-    rel = R_a.T @ R_b @ candidates  # (k, 3, 3)
-    cos = (np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).min())

@@ -78,14 +78,12 @@ def test_rotation_drift_beyond_the_gate_reinitializes_up_to_symmetry():
     is kept. For an object symmetric about its z axis a turn about z is no drift at all."""
     from scipy.spatial.transform import Rotation
 
-    from deeprm_ros.ros.tracks import symmetric_rotation_angle_deg
-
     def turned(deg, axis="x"):
         T = _pose(0.0)
         T[:3, :3] = Rotation.from_euler(axis, deg, degrees=True).as_matrix()
         return T
 
-    about_z = np.stack([Rotation.from_euler("z", a, degrees=True).as_matrix() for a in range(0, 360, 5)])
+    about_z = np.stack([turned(a, "z") for a in range(0, 360, 5)])
     m = TrackManager(gate_m=0.05, reinit_rotation_deg=45.0, symmetries={2: about_z})
     mug, can = m.associate([Detection("mug", 1, _pose(0.0)), Detection("can", 2, _pose(0.3))], 0.0)
     mug.pose, mug.state, mug.fresh = turned(30.0), ("s",), False
@@ -99,5 +97,7 @@ def test_rotation_drift_beyond_the_gate_reinitializes_up_to_symmetry():
     assert can.reinitializations == 0 and can.state == ("c",)
     # Against scipy: the angle of the relative rotation, and 0 for a turn about the symmetry axis.
     Ra, Rb = Rotation.random(2, random_state=3).as_matrix()
-    assert abs(symmetric_rotation_angle_deg(Ra, Rb) - np.degrees(Rotation.from_matrix(Ra.T @ Rb).magnitude())) < 1e-6
-    assert symmetric_rotation_angle_deg(turned(40, "z")[:3, :3], np.eye(3), about_z) < 1e-6
+    mug.pose[:3, :3], mug.detection_pose[:3, :3] = Ra, Rb
+    assert abs(m.rotation_to_detection_deg(mug) - np.degrees(Rotation.from_matrix(Ra.T @ Rb).magnitude())) < 1e-6
+    can.pose, can.detection_pose = turned(40, "z"), np.eye(4)
+    assert m.rotation_to_detection_deg(can) < 1e-6
