@@ -30,6 +30,7 @@ class IterationRecord:
     rendered_depth: torch.Tensor | None = None   # (B, h, w) metres, crop
     rendered_valid: torch.Tensor | None = None   # (B, h, w) bool
     pair: torch.Tensor | None = None             # (B, 6, h, w), kept only on request (debugging, overlays)
+    render_ms: float = 0.0
 
 
 @dataclass
@@ -76,6 +77,38 @@ class Refiner:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 
+    def render_and_crop(self, obs, K, T_in, obj_ids, points, image_index, with_depth: bool = False):
+        """The network's input for poses T_in: the CosyPose box of each object, the object rendered there
+        and the same crop of the observed image, as one (B, 6, h, w) pair in [0, 1]; plus the record
+        (box, K_crop, and with_depth the rendered depth and mask that flow targets need)."""
+        dev = self.device
+        t0 = time.perf_counter()
+        boxes = deepim_boxes(K, points, T_in, out_size=self.crop_size)
+        K_crop = crop_intrinsics(K, boxes, self.crop_size)
+        T_np = T_in.cpu().numpy()
+        if self.render_full_frame:
+            rgb, depth = self.renderer.render_each(K.cpu().numpy(), obj_ids, T_np)
+        else:
+            rgb, depth = self.renderer.render_each(K_crop.cpu().numpy(), obj_ids, T_np, size=self.crop_size)
+        t1 = time.perf_counter()
+        obs_crop = crop_and_resize(obs, boxes, self.crop_size, image_index)
+        rend = _to_image_tensor(rgb, dev)
+        d = torch.as_tensor(depth, device=dev).unsqueeze(1)
+        rend_crop = crop_and_resize(rend, boxes, self.crop_size) if self.render_full_frame else rend
+        record = IterationRecord(T_in, K_crop, boxes, render_ms=(t1 - t0) * 1e3)
+        if with_depth:
+            if self.render_full_frame:
+                m = (d > 0).float()
+                d_crop = crop_and_resize(d, boxes, self.crop_size)
+                m_crop = crop_and_resize(m, boxes, self.crop_size)
+                valid = (m_crop > 0.99).squeeze(1)
+                record.rendered_depth = (d_crop / m_crop.clamp_min(1e-6)).squeeze(1) * valid
+            else:
+                valid = (d > 0).squeeze(1)
+                record.rendered_depth = d.squeeze(1)
+            record.rendered_valid = valid
+        return torch.cat([obs_crop, rend_crop], dim=1), record
+
     def run(self, images, K, poses, obj_ids, n_iterations: int, state=None, image_index=None,
             train: bool = False, keep_pairs: bool = False) -> RefinerOutput:
         """Refine B objects for n_iterations.
@@ -97,7 +130,6 @@ class Refiner:
         image_index = torch.as_tensor(image_index, device=dev)
         obj_ids = np.asarray(obj_ids, dtype=np.int64)
         points = self._points_of(obj_ids)
-        K_np = K.detach().cpu().numpy()
         times = dict(render=0.0, crop=0.0, network=0.0, update=0.0)
         out_poses, records = [], []
         t_start = time.perf_counter()
@@ -106,34 +138,8 @@ class Refiner:
             for _ in range(n_iterations):
                 T_in = T.detach()
                 t0 = time.perf_counter()
-                boxes = deepim_boxes(K, points, T_in, out_size=self.crop_size)
-                K_crop = crop_intrinsics(K, boxes, self.crop_size)
-                T_np = T_in.cpu().numpy()
-                if self.render_full_frame:
-                    rgb, depth = self.renderer.render_each(K_np, obj_ids, T_np)
-                else:
-                    rgb, depth = self.renderer.render_each(K_crop.cpu().numpy(), obj_ids, T_np, size=self.crop_size)
-                t1 = time.perf_counter()
-                obs_crop = crop_and_resize(obs, boxes, self.crop_size, image_index)
-                rend = _to_image_tensor(rgb, dev)
-                d = torch.as_tensor(depth, device=dev).unsqueeze(1)
-                if self.render_full_frame:
-                    rend_crop = crop_and_resize(rend, boxes, self.crop_size)
-                else:
-                    rend_crop = rend
-                record = IterationRecord(T_in, K_crop, boxes)
-                if train:
-                    if self.render_full_frame:
-                        m = (d > 0).float()
-                        d_crop = crop_and_resize(d, boxes, self.crop_size)
-                        m_crop = crop_and_resize(m, boxes, self.crop_size)
-                        valid = (m_crop > 0.99).squeeze(1)
-                        record.rendered_depth = (d_crop / m_crop.clamp_min(1e-6)).squeeze(1) * valid
-                    else:
-                        valid = (d > 0).squeeze(1)
-                        record.rendered_depth = d.squeeze(1)
-                    record.rendered_valid = valid
-                pair = torch.cat([obs_crop, rend_crop], dim=1)
+                pair, record = self.render_and_crop(obs, K, T_in, obj_ids, points, image_index, with_depth=train)
+                t1 = t0 + record.render_ms / 1e3
                 self.current = record  # what the network is looking at (diagnostics, oracle tests)
                 if keep_pairs:
                     record.pair = pair.detach()
@@ -146,7 +152,7 @@ class Refiner:
                     step.state = tuple(s.float() for s in step.state)
                 self._sync()
                 t3 = time.perf_counter()
-                T = apply_pose_update(T_in, step.translation, step.quaternion, K_crop)
+                T = apply_pose_update(T_in, step.translation, step.quaternion, record.K_crop)
                 state = step.state
                 record.flows = step.flows
                 out_poses.append(T)

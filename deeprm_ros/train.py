@@ -102,6 +102,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
 
     world, rank, local_rank = _distributed()
     tcfg, dcfg, ocfg, lcfg = config["train"], config["data"], config["optim"], config["loss"]
+    pcfg = config["perturbation"]
     device = _device(tcfg["device"], local_rank)
     if world > 1:
         import torch.distributed as dist
@@ -119,8 +120,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     for split in splits:
         ds = BopDataset(root, split)
         samplers.append(BatchSampler(ds, dcfg["images_per_batch"], dcfg["objects_per_image"], dcfg["min_visib_fract"],
-                                     config["perturbation"]["rotation_std_deg"],
-                                     config["perturbation"]["translation_std_m"], set(models), dcfg["cache_images"]))
+                                     pcfg["rotation_std_deg"], pcfg["translation_std_m"], set(models),
+                                     dcfg["cache_images"], pcfg["rotation_model"]))
     first = samplers[0].sample(tcfg["seed"], rank, 0)
     height, width = first.images.shape[1:3]
 
@@ -203,6 +204,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
                 writer.add_scalar("optim/grad_norm", float(grad_norm), step)
                 writer.add_scalar("time/step_s", (now - t_last) / tcfg["log_every_steps"], step)
                 t_last = now
+                _append_log_row(out_dir / "train_log.csv", step, loss.item(), pose_loss.item(), flow_loss.item(),
+                                per_iter, rot_err)
             if step % tcfg["checkpoint_every_steps"] == 0 or step == total_steps:
                 ckpt.save_model(model, out_dir)
                 ckpt.save_training_state(out_dir, optimizer, scheduler, step, step // steps_per_epoch)
@@ -212,6 +215,18 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     if world > 1:
         _check_replicas_identical(model, out_dir, rank, world)
     return out_dir
+
+
+def _append_log_row(path: Path, step: int, loss: float, pose: float, flow: float, per_iter, rot_err) -> None:
+    """One row of train_log.csv (the numbers a study or a plot needs without TensorBoard): losses, the pose loss
+    of each unrolled iteration (m) and the median rotation error of the initial poses and after each iteration."""
+    if not path.exists():
+        cols = ["step", "loss", "pose_loss", "flow_loss"] + [f"pose_iter{i + 1}" for i in range(len(per_iter))] \
+            + [f"rot_deg_iter{i}" for i in range(len(rot_err))]
+        path.write_text(",".join(cols) + "\n")
+    values = [loss, pose, flow, *per_iter, *rot_err]
+    with path.open("a") as f:
+        f.write(f"{step}," + ",".join(f"{v:.6g}" for v in values) + "\n")
 
 
 def _check_replicas_identical(model, out_dir: Path, rank: int, world: int) -> None:

@@ -18,7 +18,8 @@ DEFAULTS = {
         "objects_per_image": 4,
         "cache_images": False,      # keep decoded images in memory (small datasets)
     },
-    "perturbation": {"rotation_std_deg": 15.0, "translation_std_m": [0.01, 0.01, 0.05]},
+    # rotation_model: rms | deepim_euler | inplane | axes (then rotation_std_deg is [x, y, z]); data/perturbation.py
+    "perturbation": {"rotation_std_deg": 15.0, "translation_std_m": [0.01, 0.01, 0.05], "rotation_model": "rms"},
     "optim": {
         "lr": 1.0e-4, "epochs": 20, "steps_per_epoch": 0,  # 0: one pass over the dataset's images
         "milestones": [10, 15], "gamma": 0.1, "warmup_epochs": 0, "warmup_factor": 0.1,

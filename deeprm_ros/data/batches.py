@@ -26,11 +26,13 @@ class BatchSampler:
     step s draws exactly the batches an uninterrupted run would have drawn."""
 
     def __init__(self, dataset, images_per_batch: int, objects_per_image: int, min_visib_fract: float,
-                 rotation_std_deg: float, translation_std_m, known_obj_ids, cache_images: bool = False):
+                 rotation_std_deg, translation_std_m, known_obj_ids, cache_images: bool = False,
+                 rotation_model: str = "rms"):
         self.dataset = dataset
         self.images_per_batch = images_per_batch
         self.objects_per_image = objects_per_image
         self.rotation_std_deg = rotation_std_deg
+        self.rotation_model = rotation_model
         self.translation_std_m = tuple(translation_std_m)
         self.cache = {} if cache_images else None
         per_image = defaultdict(list)
@@ -69,7 +71,8 @@ class BatchSampler:
                 ids.append(r.obj_id)
                 poses.append(r.T_cam_obj)
         T_gt = np.stack(poses).astype(np.float64)
-        T_init = perturb_poses(T_gt, rng, rot_std_deg=self.rotation_std_deg, trans_std_m=self.translation_std_m)
+        T_init = perturb_poses(T_gt, rng, rot_std_deg=self.rotation_std_deg, trans_std_m=self.translation_std_m,
+                               rotation_model=self.rotation_model)
         return Batch(np.stack(images), np.asarray(index), np.stack(Ks).astype(np.float64),
                      np.asarray(ids), T_gt, T_init)
 

@@ -6,6 +6,10 @@ sigma / sqrt(3), so the rotation angle |v| has an RMS of exactly sigma (E|v|^2 =
 dependence). DeepIM itself draws three Euler angles (x, y, z) each with std sigma; that gives an RMS angle of about
 sqrt(3) sigma (~26 degrees for sigma = 15), available as `rotation_model="deepim_euler"` to reproduce its setting.
 The rotation is applied in the camera frame about the object centre: R' = dR @ R, t unchanged by it.
+Two more models isolate parts of the problem (rotation studies, curricula): `"inplane"` turns the object about
+its viewing ray (the line from the camera centre through the object centre) by an angle of std sigma, so its
+image turns in the image plane about the projected centre; `"axes"` takes a std per camera axis (x, y, z) for the
+rotation vector's components, e.g. (0, 0, 20) for turns about the optical axis only.
 
 Translation: independent normal noise with std (1, 1, 5) cm along camera x, y, z (DeepIM/CosyPose defaults: depth
 is the least observable from a single RGB image), added to t.
@@ -17,28 +21,45 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-ROTATION_MODELS = ("rms", "deepim_euler")
+ROTATION_MODELS = ("rms", "deepim_euler", "inplane", "axes")
 
 
-def random_rotations(n: int, rng: np.random.Generator, rot_std_deg: float = 15.0, rotation_model: str = "rms"):
-    """(n, 3, 3) random rotations dR (see the module docstring for the two models)."""
+def random_rotations(n: int, rng: np.random.Generator, rot_std_deg=15.0, rotation_model: str = "rms",
+                     view_rays=None):
+    """(n, 3, 3) random rotations dR in the camera frame (see the module docstring for the models).
+
+    rot_std_deg is one std in degrees, or three (camera x, y, z) for "axes". view_rays (n, 3), the object
+    centres in the camera frame, are needed by "inplane".
+    """
+    std = np.asarray(rot_std_deg, dtype=np.float64)
+    if rotation_model == "axes":
+        if std.shape != (3,):
+            raise ValueError(f"rotation_model 'axes' needs three stds (camera x, y, z), got {rot_std_deg!r}")
+        return Rotation.from_rotvec(rng.normal(size=(n, 3)) * np.deg2rad(std)).as_matrix()
+    if std.ndim != 0:
+        raise ValueError(f"rotation_model {rotation_model!r} takes one std, got {rot_std_deg!r}")
+    sigma = np.deg2rad(float(std))
     if rotation_model == "rms":
-        rotvec = rng.normal(0.0, np.deg2rad(rot_std_deg) / np.sqrt(3.0), size=(n, 3))
-        return Rotation.from_rotvec(rotvec).as_matrix()
+        return Rotation.from_rotvec(rng.normal(0.0, sigma / np.sqrt(3.0), size=(n, 3))).as_matrix()
     if rotation_model == "deepim_euler":
-        euler = rng.normal(0.0, np.deg2rad(rot_std_deg), size=(n, 3))
-        return Rotation.from_euler("xyz", euler).as_matrix()
+        return Rotation.from_euler("xyz", rng.normal(0.0, sigma, size=(n, 3))).as_matrix()
+    if rotation_model == "inplane":
+        if view_rays is None:
+            raise ValueError("rotation_model 'inplane' needs the object centres (view_rays)")
+        rays = np.asarray(view_rays, dtype=np.float64).reshape(n, 3)
+        rays = rays / np.linalg.norm(rays, axis=1, keepdims=True)
+        return Rotation.from_rotvec(rays * rng.normal(0.0, sigma, size=(n, 1))).as_matrix()
     raise ValueError(f"rotation_model must be one of {ROTATION_MODELS}, got {rotation_model!r}")
 
 
-def perturb_poses(T, rng: np.random.Generator, rot_std_deg: float = 15.0, trans_std_m=(0.01, 0.01, 0.05),
+def perturb_poses(T, rng: np.random.Generator, rot_std_deg=15.0, trans_std_m=(0.01, 0.01, 0.05),
                   rotation_model: str = "rms") -> np.ndarray:
     """(B, 4, 4) (or one (4, 4)) poses in metres -> perturbed float64 copies; the input is not modified."""
     T = np.asarray(T, dtype=np.float64)
     single = T.ndim == 2
     T = T.reshape(-1, 4, 4)
     B = T.shape[0]
-    dR = random_rotations(B, rng, rot_std_deg, rotation_model)
+    dR = random_rotations(B, rng, rot_std_deg, rotation_model, view_rays=T[:, :3, 3])
     dt = rng.normal(0.0, 1.0, size=(B, 3)) * np.broadcast_to(np.asarray(trans_std_m, dtype=np.float64), (3,))
     out = T.copy()
     out[:, :3, :3] = dR @ T[:, :3, :3]

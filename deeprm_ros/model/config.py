@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field, fields
 PAPER_HIDDEN_SIZES = {0: (256, 256, 128), 2: (384, 256, 256), 3: (512, 256, 128)}
 RECURRENT_TYPES = ("lstm", "gru", "mlp")
 STEM_INITS = ("repeat", "split")  # how a pretrained RGB stem takes 6 channels (backbone.pair_stem_weights)
+# How the observed and rendered crops meet: "fusion" (the paper: one backbone with a 6-channel stem) or
+# "correlation" (one RGB backbone per crop, correlation layers between them: model/correlation.py).
+MATCHINGS = ("fusion", "correlation")
 
 
 def default_hidden_sizes(phi: int) -> tuple[int, int, int]:
@@ -36,6 +39,8 @@ class ModelConfig:
     with_flow: bool = True                  # FlowNetS-style decoder, training only
     pretrained_lite0: bool = False          # ImageNet weights from the efficientnet-lite0 package
     stem_init: str = "repeat"               # how the pretrained RGB stem takes 6 channels (backbone.pair_stem_weights)
+    matching: str = "fusion"                # "fusion" (the paper) or "correlation" (see MATCHINGS)
+    correlation_appearance: bool = False    # correlation: both crops' stride-32 features in the pose path too
     normalize_recurrent_input: bool = True  # LayerNorm + fan-in init before the recurrent layers (see recurrent.py)
     normalize_every_layer: bool = False     # LayerNorm before layers 2, 3 and the heads too (see recurrent.py)
     extra: dict = field(default_factory=dict)
@@ -43,6 +48,8 @@ class ModelConfig:
     def __post_init__(self):
         if self.recurrent not in RECURRENT_TYPES:
             raise ValueError(f"recurrent must be one of {RECURRENT_TYPES}, got {self.recurrent!r}")
+        if self.matching not in MATCHINGS:
+            raise ValueError(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
         if self.stem_init not in STEM_INITS:
             raise ValueError(f"stem_init must be one of {STEM_INITS}, got {self.stem_init!r}")
         if not self.hidden_sizes:

@@ -12,6 +12,7 @@ from torch import nn
 
 from .backbone import PairBackbone, load_lite0_imagenet
 from .config import ModelConfig
+from .correlation import CorrelationBackbone
 from .flow_decoder import FlowDecoder
 from .heads import PoseHeads
 from .recurrent import RecurrentStack
@@ -29,7 +30,10 @@ class DeepRM(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.backbone = PairBackbone(config.backbone)
+        if config.matching == "correlation":
+            self.backbone = CorrelationBackbone(config.backbone, appearance=config.correlation_appearance)
+        else:
+            self.backbone = PairBackbone(config.backbone)
         if config.pretrained_lite0:
             load_lite0_imagenet(self.backbone, config.stem_init)
         c_last = self.backbone.channels[-1]

@@ -77,3 +77,44 @@ def test_deterministic_per_seed_and_input_untouched():
     np.testing.assert_array_equal(single, perturb_poses(T[:1], np.random.default_rng(7))[0])
     # Orthonormal rotations, valid homogeneous matrices.
     np.testing.assert_allclose(a[:, :3, :3] @ np.swapaxes(a[:, :3, :3], 1, 2), np.tile(np.eye(3), (16, 1, 1)), atol=1e-12)
+
+
+def test_inplane_turns_about_the_viewing_ray_and_keeps_the_projected_centre():
+    """The in-plane model: dR's axis is the ray through the object centre, so a model point's image turns
+    about the projected centre by the drawn angle (checked by projecting with OpenCV)."""
+    import cv2
+    T = _poses(2000)
+    out = perturb_poses(T, np.random.default_rng(11), rot_std_deg=20.0, trans_std_m=0.0, rotation_model="inplane")
+    rotvec = _dR(T, out).as_rotvec()
+    angle = np.linalg.norm(rotvec, axis=1)
+    rays = T[:, :3, 3] / np.linalg.norm(T[:, :3, 3], axis=1, keepdims=True)
+    np.testing.assert_allclose(np.abs((rotvec / angle[:, None] * rays).sum(1)), 1.0, atol=1e-9)
+    assert np.degrees(np.sqrt(np.mean(angle ** 2))) == pytest.approx(20.0, rel=0.05)
+    np.testing.assert_array_equal(out[:, :3, 3], T[:, :3, 3])
+    # One pose by hand: the object straight ahead, a point 5 cm to its right turns in the image plane.
+    K = np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])
+    T0 = np.eye(4)
+    T0[:3, 3] = [0.1, -0.05, 0.7]
+    T1 = perturb_poses(T0, np.random.default_rng(3), rot_std_deg=20.0, trans_std_m=0.0, rotation_model="inplane")
+    theta = Rotation.from_matrix(T1[:3, :3]).magnitude()
+    point = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0]])
+
+    def image(Tx):
+        uv, _ = cv2.projectPoints(point, cv2.Rodrigues(Tx[:3, :3])[0], Tx[:3, 3], K, None)
+        return uv[:, 0]
+    a, b = image(T0), image(T1)
+    np.testing.assert_allclose(a[0], b[0], atol=1e-9)
+    turned = np.arccos(np.dot(a[1] - a[0], b[1] - b[0]) / np.linalg.norm(a[1] - a[0]) / np.linalg.norm(b[1] - b[0]))
+    assert turned == pytest.approx(theta, abs=np.deg2rad(1.0))
+
+
+def test_axes_gives_each_camera_axis_its_own_std():
+    T = _poses(N)
+    out = perturb_poses(T, np.random.default_rng(12), rot_std_deg=(0.0, 5.0, 20.0), trans_std_m=0.0,
+                        rotation_model="axes")
+    std = np.degrees(_dR(T, out).as_rotvec().std(axis=0))
+    np.testing.assert_allclose(std, [0.0, 5.0, 20.0], atol=0.6)
+    with pytest.raises(ValueError, match="three stds"):
+        perturb_poses(T[:2], np.random.default_rng(0), rot_std_deg=15.0, rotation_model="axes")
+    with pytest.raises(ValueError, match="one std"):
+        perturb_poses(T[:2], np.random.default_rng(0), rot_std_deg=(1.0, 2.0, 3.0))

@@ -94,6 +94,16 @@ def test_resume_continues_with_the_same_optimizer_state(tiny_dataset, tmp_path):
     a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)
+    # train_log.csv: one row per logged step (log_every_steps=1) with the pose loss of each of the 2 unrolled
+    # iterations and the median rotation error before and after each; the resumed run appends to it, and its
+    # rows equal the uninterrupted run's.
+    full_rows = (full / "train_log.csv").read_text().splitlines()
+    part_rows = (part / "train_log.csv").read_text().splitlines()
+    assert full_rows[0] == ("step,loss,pose_loss,flow_loss,pose_iter1,pose_iter2,"
+                            "rot_deg_iter0,rot_deg_iter1,rot_deg_iter2")
+    assert [r.split(",")[0] for r in part_rows[1:]] == ["1", "2", "3", "4"]
+    np.testing.assert_allclose(np.array([r.split(",") for r in part_rows[1:]], float),
+                               np.array([r.split(",") for r in full_rows[1:]], float), rtol=1e-3, atol=1e-5)
 
 
 def test_torchrun_two_cpu_processes_end_with_identical_parameters(tiny_dataset, tmp_path):
