@@ -20,6 +20,7 @@ import torch
 from .model import DeepRM, StepOutput
 
 ONNX_FILE = "model.onnx"
+ONNX_SOURCE_FILE = "model.onnx.source"  # the sha256 of the model.safetensors the ONNX file was exported from
 
 
 class _InferenceStep(torch.nn.Module):
@@ -100,34 +101,60 @@ class OnnxStepModel:
         return self
 
 
+def weights_digest(checkpoint) -> str:
+    """sha256 of a checkpoint's model.safetensors: what ties an exported ONNX file to its weights (file times
+    do not survive a git clone or an install)."""
+    return hashlib.sha256((Path(checkpoint) / "model.safetensors").read_bytes()).hexdigest()
+
+
+def _exported_from(onnx_path: Path, checkpoint) -> bool:
+    """True when onnx_path was exported from the checkpoint's current weights: its source digest matches,
+    or (an ONNX file with no digest) it is newer than the weights."""
+    if not onnx_path.exists():
+        return False
+    source = onnx_path.with_name(ONNX_SOURCE_FILE)
+    weights = Path(checkpoint) / "model.safetensors"
+    if source.exists():
+        return weights.exists() and source.read_text().strip() == weights_digest(checkpoint)
+    return not weights.exists() or onnx_path.stat().st_mtime >= weights.stat().st_mtime
+
+
 def onnx_path_for(checkpoint) -> Path:
-    """Where the ONNX file of a checkpoint lives: beside it, or in ~/.cache when that folder is read-only
-    (an installed share/ folder); keyed by the weights' size and time so a new checkpoint re-exports."""
+    """Where the ONNX file of a checkpoint lives: beside it (shipped with a bundle, or exported there), or in
+    ~/.cache when that folder is read-only (an installed share/ folder); keyed by the weights' size and time so
+    a new checkpoint re-exports."""
     checkpoint = Path(checkpoint)
     beside = checkpoint / ONNX_FILE
-    weights = checkpoint / "model.safetensors"
-    fresh = beside.exists() and (not weights.exists() or beside.stat().st_mtime >= weights.stat().st_mtime)
-    if fresh or os.access(checkpoint, os.W_OK):
+    if _exported_from(beside, checkpoint) or os.access(checkpoint, os.W_OK):
         return beside
-    st = weights.stat()
+    st = (checkpoint / "model.safetensors").stat()
     key = hashlib.sha1(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deeprm_ros" / key / ONNX_FILE
 
 
-def ensure_onnx(checkpoint) -> Path:
-    """The checkpoint's ONNX file, exported on first use."""
+def export_for(checkpoint, path) -> Path:
+    """Export the checkpoint's inference network to path and record which weights it came from."""
     from .checkpoint import load_model
+    path = export_onnx(load_model(checkpoint), path)
+    path.with_name(ONNX_SOURCE_FILE).write_text(weights_digest(checkpoint) + "\n")
+    return path
+
+
+def ensure_onnx(checkpoint) -> Path:
+    """The checkpoint's ONNX file: the shipped or earlier export when it matches the weights, else exported now."""
     path = onnx_path_for(checkpoint)
-    weights = Path(checkpoint) / "model.safetensors"
-    if not path.exists() or (weights.exists() and path.stat().st_mtime < weights.stat().st_mtime):
-        export_onnx(load_model(checkpoint), path)
+    if not _exported_from(path, checkpoint):
+        export_for(checkpoint, path)
     return path
 
 
 def bundle(checkpoint, out_dir) -> Path:
-    """An inference-only float16 copy of a checkpoint (no flow decoder, half the bytes): what the package ships."""
+    """What the package ships: an inference-only float16 copy of a checkpoint (no flow decoder, half the bytes)
+    and its ONNX export, so that the node's onnx backend starts without exporting on a user's first run."""
     from .checkpoint import load_model, save_model
-    return save_model(load_model(checkpoint), out_dir, half=True, inference_only=True)
+    weights = save_model(load_model(checkpoint), out_dir, half=True, inference_only=True)
+    export_for(out_dir, Path(out_dir) / ONNX_FILE)
+    return weights
 
 
 def main(argv=None) -> int:
@@ -137,7 +164,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--out", default=None, help=f"default: <checkpoint>/{ONNX_FILE}")
     parser.add_argument("--bundle", default=None, metavar="DIR",
-                        help="instead: write an inference-only float16 copy of the checkpoint to DIR")
+                        help="instead: write an inference-only float16 copy of the checkpoint and its ONNX "
+                             "export to DIR (what data/demo/checkpoint holds)")
     args = parser.parse_args(argv)
     try:
         if args.bundle:
@@ -147,7 +175,8 @@ def main(argv=None) -> int:
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    path = export_onnx(model, args.out or Path(args.checkpoint) / ONNX_FILE)
+    del model  # checked above; export_for loads it again and records the weights' digest
+    path = export_for(args.checkpoint, Path(args.out) if args.out else Path(args.checkpoint) / ONNX_FILE)
     print(f"wrote {path}")
     return 0
 

@@ -163,7 +163,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out_dir / "tensorboard"))
     bar = tqdm(total=total_steps, initial=step, desc="train", disable=rank != 0, dynamic_ncols=True)
-    t_last = time.perf_counter()
+    t_last = t_begin = time.perf_counter()
     while step < total_steps:
         batch = samplers[step % len(samplers)].sample(tcfg["seed"], rank, step)
         T_gt = torch.as_tensor(batch.T_gt, dtype=torch.float32, device=device)
@@ -187,6 +187,12 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         scaler.update()
         scheduler.step()
         step += 1
+        out_of_time = bool(tcfg["max_seconds"]) and time.perf_counter() - t_begin > tcfg["max_seconds"]
+        if world > 1 and tcfg["max_seconds"]:  # every rank stops at the same step
+            import torch.distributed as dist
+            flag = torch.tensor([float(out_of_time)], device=device)
+            dist.all_reduce(flag)
+            out_of_time = bool(flag.item())
         if rank == 0:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", first=f"{per_iter[0]*1e3:.1f}mm", last=f"{per_iter[-1]*1e3:.1f}mm",
@@ -206,9 +212,12 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
                 t_last = now
                 _append_log_row(out_dir / "train_log.csv", step, loss.item(), pose_loss.item(), flow_loss.item(),
                                 per_iter, rot_err)
-            if step % tcfg["checkpoint_every_steps"] == 0 or step == total_steps:
+            if step % tcfg["checkpoint_every_steps"] == 0 or step == total_steps or out_of_time:
                 ckpt.save_model(model, out_dir)
                 ckpt.save_training_state(out_dir, optimizer, scheduler, step, step // steps_per_epoch)
+        if out_of_time:
+            log.info("stopped at step %d after train.max_seconds=%s (continue with --resume)", step, tcfg["max_seconds"])
+            break
     bar.close()
     if writer is not None:
         writer.close()

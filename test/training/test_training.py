@@ -136,3 +136,13 @@ def test_generate_train_evaluate_and_read_csv(tiny_dataset, tmp_path):
     for (scene, im, obj), ests in rows.items():
         R = ests[0][1][:3, :3]
         np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-5)
+
+
+def test_max_seconds_stops_with_a_checkpoint_that_resumes(tiny_dataset, tmp_path):
+    cfg = _write(tmp_path, tiny_config(tiny_dataset, checkpoint_every_steps=100))
+    out = tmp_path / "timed"
+    r = _train(cfg, out, "--set", "train.max_steps=50", "--set", "train.max_seconds=0.001")
+    assert "stopped at step 1 after train.max_seconds" in r.stderr
+    assert torch.load(out / "training_state.pt", weights_only=True)["step"] == 1  # saved although not a multiple of 100
+    _train(cfg, out, "--resume", "--set", "train.max_steps=2")
+    assert torch.load(out / "training_state.pt", weights_only=True)["step"] == 2
