@@ -133,6 +133,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     else:
         model = DeepRM(model_cfg).to(device).train()
         state = None
+        if tcfg["init_weights"]:
+            _init_from(model, Path(tcfg["init_weights"]))
     if world > 1:  # same start everywhere
         import torch.distributed as dist
         for p in model.parameters():
@@ -226,6 +228,21 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     return out_dir
 
 
+def _init_from(model, directory: Path) -> None:
+    """Start from a checkpoint's weights, e.g. an inference-only bundle (float16, no flow decoder): a run whose
+    training state was lost continues from what was committed; the flow decoder, when absent, starts afresh."""
+    source = ckpt.load_model(directory).state_dict()
+    try:
+        missing, unexpected = model.load_state_dict(source, strict=False)
+    except RuntimeError as e:  # tensor shapes of another config
+        first = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
+        raise ckpt.CheckpointError(f"{directory}: does not fit the configured model ({first})") from None
+    if unexpected or any(not k.startswith("flow_decoder.") for k in missing):
+        raise ckpt.CheckpointError(f"{directory}: does not fit the configured model (missing {missing[:3]}, "
+                                   f"unexpected {unexpected[:3]})")
+    log.info("initialized from %s%s", directory, " (flow decoder afresh)" if missing else "")
+
+
 def _append_log_row(path: Path, step: int, loss: float, pose: float, flow: float, per_iter, rot_err) -> None:
     """One row of train_log.csv (the numbers a study or a plot needs without TensorBoard): losses, the pose loss
     of each unrolled iteration (m) and the median rotation error of the initial poses and after each iteration."""
@@ -267,7 +284,11 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    train(config, Path(args.out), args.resume)
+    try:
+        train(config, Path(args.out), args.resume)
+    except ckpt.CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

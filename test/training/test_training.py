@@ -146,3 +146,22 @@ def test_max_seconds_stops_with_a_checkpoint_that_resumes(tiny_dataset, tmp_path
     assert torch.load(out / "training_state.pt", weights_only=True)["step"] == 1  # saved although not a multiple of 100
     _train(cfg, out, "--resume", "--set", "train.max_steps=2")
     assert torch.load(out / "training_state.pt", weights_only=True)["step"] == 2
+
+
+def test_init_weights_starts_from_a_bundle(tiny_dataset, tmp_path):
+    """A run started from an inference-only bundle holds the bundle's weights (lr 0 keeps them) and a new flow
+    decoder; a bundle that does not fit the config stops the run naming the folder."""
+    from deeprm_ros.export import bundle
+    cfg = _write(tmp_path, tiny_config(tiny_dataset))
+    _train(cfg, tmp_path / "first", "--set", "train.max_steps=1")
+    bundle(tmp_path / "first", tmp_path / "bundle")
+    _train(cfg, tmp_path / "second", "--set", "train.max_steps=1", "--set", "optim.lr=0",
+           "--set", f"train.init_weights={tmp_path / 'bundle'}")
+    a, b = load_file(str(tmp_path / "bundle" / "model.safetensors")), load_file(str(tmp_path / "second" / "model.safetensors"))
+    assert any(k.startswith("flow_decoder.") for k in b) and not any(k.startswith("flow_decoder.") for k in a)
+    for k in a:
+        if a[k].is_floating_point() and "running" not in k and "num_batches" not in k:
+            torch.testing.assert_close(b[k].float(), a[k].float(), atol=1e-3, rtol=1e-3)
+    with pytest.raises(AssertionError, match="does not fit"):
+        _train(cfg, tmp_path / "third", "--set", "train.max_steps=1", "--set", "model.hidden_sizes=[8,8,8]",
+               "--set", f"train.init_weights={tmp_path / 'bundle'}")
