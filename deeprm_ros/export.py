@@ -20,7 +20,7 @@ import torch
 from .model import DeepRM, StepOutput
 
 ONNX_FILE = "model.onnx"
-ONNX_SOURCE_FILE = "model.onnx.source"  # the sha256 of the model.safetensors the ONNX file was exported from
+ONNX_SOURCE_FILE = ONNX_FILE + ".source"  # beside X.onnx, X.onnx.source: the sha256 of the weights it came from
 
 
 class _InferenceStep(torch.nn.Module):
@@ -112,7 +112,7 @@ def _exported_from(onnx_path: Path, checkpoint) -> bool:
     or (an ONNX file with no digest) it is newer than the weights."""
     if not onnx_path.exists():
         return False
-    source = onnx_path.with_name(ONNX_SOURCE_FILE)
+    source = onnx_path.with_name(onnx_path.name + ".source")
     weights = Path(checkpoint) / "model.safetensors"
     if source.exists():
         return weights.exists() and source.read_text().strip() == weights_digest(checkpoint)
@@ -132,11 +132,12 @@ def onnx_path_for(checkpoint) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deeprm_ros" / key / ONNX_FILE
 
 
-def export_for(checkpoint, path) -> Path:
-    """Export the checkpoint's inference network to path and record which weights it came from."""
+def export_for(checkpoint, path, model: DeepRM | None = None) -> Path:
+    """Export the checkpoint's inference network (model: that network, already loaded) to path and record which
+    weights it came from."""
     from .checkpoint import load_model
-    path = export_onnx(load_model(checkpoint), path)
-    path.with_name(ONNX_SOURCE_FILE).write_text(weights_digest(checkpoint) + "\n")
+    path = export_onnx(model if model is not None else load_model(checkpoint), path)
+    path.with_name(path.name + ".source").write_text(weights_digest(checkpoint) + "\n")
     return path
 
 
@@ -175,8 +176,7 @@ def main(argv=None) -> int:
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    del model  # checked above; export_for loads it again and records the weights' digest
-    path = export_for(args.checkpoint, Path(args.out) if args.out else Path(args.checkpoint) / ONNX_FILE)
+    path = export_for(args.checkpoint, Path(args.out) if args.out else Path(args.checkpoint) / ONNX_FILE, model)
     print(f"wrote {path}")
     return 0
 
