@@ -70,15 +70,25 @@ def load_model(directory, device="cpu", with_flow: bool = False) -> DeepRM:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
     if not with_flow:
         state = {k: v for k, v in state.items() if not k.startswith("flow_decoder.")}
+    load_weights(model, state, f"{path}: does not match {CONFIG}")
+    return model.to(device).eval()
+
+
+def load_weights(model: DeepRM, state: dict, mismatch: str, may_lack: str = "") -> list[str]:
+    """Load a state dict (float16 tensors become float32) that must fit the model exactly, except for keys
+    starting with may_lack (e.g. "flow_decoder." when starting training from an inference-only bundle), which
+    may be absent and stay as initialized. Returns those absent keys; anything else raises CheckpointError
+    starting with `mismatch`."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # tensor shapes that differ from the config's (strict=False allows only absent/extra keys)
         details = [line.strip() for line in str(e).splitlines()[1:] if line.strip()] or [str(e)]
-        raise CheckpointError(f"{path}: does not match {CONFIG} ({len(details)} size mismatches, first: {details[0]})") from None
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: does not match {CONFIG} (missing {missing[:5]}, unexpected {unexpected[:5]})")
-    return model.to(device).eval()
+        raise CheckpointError(f"{mismatch} ({len(details)} size mismatches, first: {details[0]})") from None
+    lacking = [k for k in missing if not (may_lack and k.startswith(may_lack))]
+    if lacking or unexpected:
+        raise CheckpointError(f"{mismatch} (missing {lacking[:5]}, unexpected {unexpected[:5]})")
+    return missing
 
 
 def save_training_state(directory, optimizer, scheduler, step: int, epoch: int, extra: dict | None = None):

@@ -23,6 +23,11 @@ ONNX_FILE = "model.onnx"
 ONNX_SOURCE_FILE = ONNX_FILE + ".source"  # beside X.onnx, X.onnx.source: the sha256 of the weights it came from
 
 
+def source_file(onnx_path: Path) -> Path:
+    """The file beside an ONNX export that holds the digest of the weights it was exported from."""
+    return onnx_path.with_name(onnx_path.name + ".source")
+
+
 class _InferenceStep(torch.nn.Module):
     """One refinement step with the state flattened into positional tensors (ONNX has no tuples)."""
 
@@ -112,7 +117,7 @@ def _exported_from(onnx_path: Path, checkpoint) -> bool:
     or (an ONNX file with no digest) it is newer than the weights."""
     if not onnx_path.exists():
         return False
-    source = onnx_path.with_name(onnx_path.name + ".source")
+    source = source_file(onnx_path)
     weights = Path(checkpoint) / "model.safetensors"
     if source.exists():
         return weights.exists() and source.read_text().strip() == weights_digest(checkpoint)
@@ -137,7 +142,7 @@ def export_for(checkpoint, path, model: DeepRM | None = None) -> Path:
     weights it came from."""
     from .checkpoint import load_model
     path = export_onnx(model if model is not None else load_model(checkpoint), path)
-    path.with_name(path.name + ".source").write_text(weights_digest(checkpoint) + "\n")
+    source_file(path).write_text(weights_digest(checkpoint) + "\n")
     return path
 
 

@@ -231,16 +231,9 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
 def _init_from(model, directory: Path) -> None:
     """Start from a checkpoint's weights, e.g. an inference-only bundle (float16, no flow decoder): a run whose
     training state was lost continues from what was committed; the flow decoder, when absent, starts afresh."""
-    source = ckpt.load_model(directory).state_dict()
-    try:
-        missing, unexpected = model.load_state_dict(source, strict=False)
-    except RuntimeError as e:  # tensor shapes of another config
-        first = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
-        raise ckpt.CheckpointError(f"{directory}: does not fit the configured model ({first})") from None
-    if unexpected or any(not k.startswith("flow_decoder.") for k in missing):
-        raise ckpt.CheckpointError(f"{directory}: does not fit the configured model (missing {missing[:3]}, "
-                                   f"unexpected {unexpected[:3]})")
-    log.info("initialized from %s%s", directory, " (flow decoder afresh)" if missing else "")
+    absent = ckpt.load_weights(model, ckpt.load_model(directory).state_dict(),
+                               f"{directory}: does not fit the configured model", may_lack="flow_decoder.")
+    log.info("initialized from %s%s", directory, " (flow decoder afresh)" if absent else "")
 
 
 def _append_log_row(path: Path, step: int, loss: float, pose: float, flow: float, per_iter, rot_err) -> None:

@@ -29,8 +29,8 @@ DEFAULTS = {
     "train": {
         "iterations": 6, "amp": True, "seed": 0, "checkpoint_every_steps": 500, "log_every_steps": 20,
         "threads": 0, "device": "auto", "max_steps": 0,
-        "max_seconds": 0,
-        "init_weights": "",  # a checkpoint folder (e.g. the bundled one) to start from when not resuming  # stop (with a checkpoint) after this much wall time; 0 = no limit; resumable
+        "max_seconds": 0,    # stop (with a checkpoint) after this much wall time; 0 = no limit; resumable
+        "init_weights": "",  # a checkpoint folder (e.g. the bundled one) to start from when not resuming
     },
 }
 
