@@ -1,4 +1,5 @@
-"""Messages <-> arrays. The only place that knows ROS's (x, y, z, w) quaternion order and image encodings.
+"""Messages <-> arrays: poses (the only place that knows ROS's (x, y, z, w) quaternion order), stamps and
+object labels. Images and camera intrinsics are in camera.py.
 
 Each function raises ValueError with a message naming the problem, which the node turns into a
 throttled warning.
@@ -9,51 +10,9 @@ import numpy as np
 
 from ..geometry import matrix_to_quat, quat_to_matrix
 
-SUPPORTED_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
-
 
 def stamp_to_sec(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
-
-
-def image_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8) to (H, W, 3) uint8 RGB, honouring the row step."""
-    enc = msg.encoding.lower()
-    if enc not in SUPPORTED_ENCODINGS:
-        raise ValueError(f"image encoding '{msg.encoding}' is not supported (use one of {', '.join(SUPPORTED_ENCODINGS)})")
-    channels = 4 if enc.endswith("a8") else 3
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    if h == 0 or w == 0:
-        raise ValueError("image is empty (width or height 0)")
-    if step < w * channels:
-        raise ValueError(f"image step {step} is smaller than width*channels = {w * channels}")
-    data = np.frombuffer(bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray, memoryview)) else msg.data,
-                         dtype=np.uint8)
-    if data.size < h * step:
-        raise ValueError(f"image data has {data.size} bytes, expected height*step = {h * step}")
-    img = data[: h * step].reshape(h, step)[:, : w * channels].reshape(h, w, channels)[..., :3]
-    if enc.startswith("bgr"):
-        img = img[..., ::-1]
-    return np.array(img, order="C")  # a writable copy: the message buffer is read-only
-
-
-def rgb_to_image(msg_type, rgb: np.ndarray, header):
-    msg = msg_type()
-    msg.header = header
-    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
-    msg.encoding = "rgb8"
-    msg.is_bigendian = 0
-    msg.step = int(rgb.shape[1] * 3)
-    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
-    return msg
-
-
-def camera_info_K(msg) -> np.ndarray:
-    """K from sensor_msgs/CameraInfo (rectified images assumed: K applies to the image as published)."""
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0 or K[2, 2] != 1.0:
-        raise ValueError(f"camera_info K is not a valid pinhole matrix: {K.reshape(-1).tolist()}")
-    return K
 
 
 def pose_to_matrix(pose) -> np.ndarray:

@@ -72,6 +72,7 @@ def main(argv=None) -> int:
     from ..evaluate import format_table, summarize
     from ..meshes import load_object_library
     from . import conversions as conv
+    from .camera import image_to_rgb
     from .resources import default_models_dir
 
     from .resources import loopback_ros_environment
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
         stats["dropped"] = msg.dropped_frames
 
     def on_overlay(msg):
-        overlay["rgb"] = conv.image_to_rgb(msg)
+        overlay["rgb"] = image_to_rgb(msg)
 
     node.create_subscription(Detection3DArray, "ground_truth", on_gt, 50)
     node.create_subscription(Detection3DArray, "detections", on_coarse, 50)

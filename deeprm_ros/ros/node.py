@@ -1,9 +1,14 @@
-"""The refiner node: Image + CameraInfo + Detection3DArray in; refined Detection3DArray, TF,
-RefinementStatus, mesh markers and a debug overlay out.
+"""The refiner node: Image (or CompressedImage) + CameraInfo + Detection3DArray in; refined Detection3DArray,
+TF, RefinementStatus, /diagnostics, mesh markers and a debug overlay out.
 
-Threads: subscription callbacks only store messages (never touching the network); one worker thread
-owns the GL context, the network and the tracks, and refines the newest frame (a queue of one: a
-frame that arrives while another waits replaces it and is counted as dropped).
+Threads: subscription callbacks only store messages (never touching the network) and run side by side
+(a reentrant callback group); the reset service, which waits for the worker, has a group of its own, so
+that waiting holds up neither the inputs nor the parameter services. One worker thread owns the GL
+context, the network and the tracks, and refines the newest frame (a queue of one: a frame that arrives
+while another waits replaces it and is counted as dropped). When the worker stops (its backend cannot be
+built), the node reports ERROR on /diagnostics and the process exits with status 1.
+
+Parameters that are not read-only apply from the next frame after `ros2 param set`.
 """
 from __future__ import annotations
 
@@ -17,11 +22,14 @@ import torch  # before any GL context
 import timm  # noqa: F401
 import numpy as np
 import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Pose, TransformStamped
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
@@ -29,13 +37,26 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from deeprm_ros.msg import ObjectRefinement, RefinementStatus
 
+from . import camera
 from . import conversions as conv
-from .parameters import declare_and_validate
+from .health import HealthMonitor, diagnostic_array
+from .parameters import declare_and_validate, validate_value
 from .resources import default_checkpoint, default_models_dir
 from .tracks import Detection, TrackManager, pose_in_image
 
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
                     history=HistoryPolicy.KEEP_LAST)
+# Parameters that the TrackManager holds, by its attribute name: a change is passed on to it.
+TRACK_PARAMETERS = {"association_gate_m": "gate_m", "track_timeout_s": "timeout_s", "max_objects": "max_tracks",
+                    "max_unconverged_frames": "max_unconverged_frames", "reinit_rotation_deg": "reinit_rotation_deg"}
+
+
+class WorkerStopped(RuntimeError):
+    """The worker cannot go on (its backend could not be built): every later frame would fail the same way."""
+
+
+class BackendFailure(RuntimeError):
+    """The network or renderer failed on one frame (not the input's fault)."""
 
 
 class Throttle:
@@ -45,10 +66,16 @@ class Throttle:
         self.logger, self.period, self.last = logger, period_s, {}
 
     def warn(self, key: str, text: str) -> None:
+        self._log(self.logger.warning, key, text)
+
+    def error(self, key: str, text: str) -> None:
+        self._log(self.logger.error, key, text)
+
+    def _log(self, log, key: str, text: str) -> None:
         now = time.monotonic()
         if now - self.last.get(key, -1e9) >= self.period:
             self.last[key] = now
-            self.logger.warning(text)
+            log(text)
 
 
 class RefinerNode(Node):
@@ -86,25 +113,43 @@ class RefinerNode(Node):
         self.reset_requested = False
         self.running = True
         self.ready = threading.Event()
-        self.worker_error = None
+        self.fatal_error = None        # text once the worker has stopped: the process then exits with status 1
+        self.warned_distortion = False
+        self.health = HealthMonitor(window_s=5 * p["diagnostics_period_s"])
 
         self.pub_det = self.create_publisher(Detection3DArray, "refined_detections", 10)
         self.pub_status = self.create_publisher(RefinementStatus, "refinement_status", 10)
         self.pub_tf = self.create_publisher(TFMessage, "/tf", TF_QOS)
         self.pub_markers = self.create_publisher(MarkerArray, "markers", 10)
         self.pub_overlay = self.create_publisher(Image, "overlay", 2)
-        self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
-        self.create_subscription(CameraInfo, "camera_info", self._on_info, qos_profile_sensor_data)
-        self.create_subscription(Detection3DArray, "detections", self._on_detections, 10)
-        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        inputs = ReentrantCallbackGroup()  # store-and-return callbacks under self.lock: safe side by side
+        # Every input's QoS can be overridden with the standard qos_overrides.<topic>.subscription.<policy>
+        # parameters (e.g. reliability best_effort, for a best-effort detector).
+        overridable = dict(callback_group=inputs, qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        if p["image_transport"] == "compressed":
+            self.image_topic = self.resolve_topic_name("image") + "/compressed"
+            self.create_subscription(CompressedImage, self.image_topic, self._on_image, qos_profile_sensor_data,
+                                     **overridable)
+        else:
+            self.image_topic = self.resolve_topic_name("image")
+            self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data, **overridable)
+        self.create_subscription(CameraInfo, "camera_info", self._on_info, qos_profile_sensor_data, **overridable)
+        self.create_subscription(Detection3DArray, "detections", self._on_detections, 10, **overridable)
+        self.create_service(Trigger, "~/reset", self._on_reset, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(p["diagnostics_period_s"], self.publish_diagnostics, callback_group=inputs)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
         self.worker = threading.Thread(target=self._work, name="deeprm_worker", daemon=True)
         self.worker.start()
 
     # ---- callbacks: store and return -------------------------------------------------------------
-    def _on_image(self, msg: Image):
+    def _on_image(self, msg):
+        now = time.monotonic()
+        self.health.image_received(now)
         with self.lock:
             if self.pending is not None:
                 self.dropped += 1
+                self.health.image_dropped(now)
             self.pending = msg
             self.lock.notify()
 
@@ -116,6 +161,29 @@ class RefinerNode(Node):
         with self.lock:
             self.detections.append(msg)
             self.lock.notify()
+
+    def _on_parameters_set(self, parameters):
+        """Apply a change that passed validation (read-only ones never get here): the worker reads self.params
+        at every frame, and the track policy gets its own copy."""
+        for prm in parameters:
+            if prm.name not in self.params:  # rclpy's own (use_sim_time, qos_overrides.*)
+                continue
+            value = validate_value(prm.name, [] if prm.value is None else prm.value)
+            with self.lock:
+                self.params[prm.name] = value
+                if prm.name in TRACK_PARAMETERS:
+                    setattr(self.tracks, TRACK_PARAMETERS[prm.name], value)
+            self.get_logger().info(f"parameter {prm.name} = {value!r}: applies from the next frame")
+
+    def publish_diagnostics(self):
+        if not rclpy.ok():
+            return
+        report = self.health.report(time.monotonic(), len(self.tracks.tracks))
+        report.values["backend"] = f"{self.params['backend']} on {self.device}"
+        report.values["image topic"] = self.image_topic
+        self.pub_diagnostics.publish(diagnostic_array(report, f"{self.get_name()}: refinement",
+                                                      self.get_fully_qualified_name(),
+                                                      self.get_clock().now().to_msg()))
 
     def _on_reset(self, request, response):
         with self.lock:
@@ -153,12 +221,21 @@ class RefinerNode(Node):
                 if msg is not None:
                     try:
                         self._process(msg)
+                    except WorkerStopped:
+                        raise
+                    except BackendFailure as e:
+                        self.health.backend_failed(time.monotonic(), str(e))
+                        self.throttle.error("backend", f"frame not refined, the {self.params['backend']} backend "
+                                                       f"failed: {e}")
                     except Exception as e:  # a bad frame must not stop the node
                         self.throttle.warn("process", f"frame skipped: {type(e).__name__}: {e}")
         except Exception as e:
-            self.worker_error = e
-            self.get_logger().error(f"refinement worker stopped: {type(e).__name__}: {e}")
+            text = str(e) if isinstance(e, WorkerStopped) else f"{type(e).__name__}: {e}"
+            self.health.worker_stopped(text)
+            self.get_logger().error(f"refinement worker stopped: {text}; the node exits")
+            self.fatal_error = text
             self.ready.set()
+            self.publish_diagnostics()
 
     def _camera_info_for(self, msg: Image):
         """The CameraInfo with the image's stamp (within image_queue_slop_s); waits briefly for a late one."""
@@ -227,10 +304,10 @@ class RefinerNode(Node):
                 out.append(Detection(cls, self.labels[cls], T, float(hyp.hypothesis.score)))
         return out
 
-    def _process(self, msg: Image):
+    def _process(self, msg):
         t0 = time.perf_counter()
         try:
-            rgb = conv.image_to_rgb(msg)
+            rgb = camera.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else camera.image_to_rgb(msg)
         except ValueError as e:
             self.throttle.warn("encoding", f"image skipped: {e}")
             return
@@ -244,10 +321,15 @@ class RefinerNode(Node):
                                        f"{info.width}x{info.height}")
             return
         try:
-            K = conv.camera_info_K(info)
+            K, _ = camera.camera_matrix(info)
         except ValueError as e:
             self.throttle.warn("K", f"image skipped: {e}")
             return
+        if not self.warned_distortion and camera.has_distortion(info):
+            self.warned_distortion = True
+            self.get_logger().warning(f"camera_info has distortion D = {list(info.d)}: the node refines rectified "
+                                      "images with P (subscribe it to a rectified topic such as image_proc's "
+                                      "image_rect); raw distorted images give biased poses")
         stamp = conv.stamp_to_sec(msg.header.stamp)
         self.tracks.associate(self._take_detections(msg.header.frame_id, stamp), stamp)
         self.tracks.expire(stamp)
@@ -256,7 +338,11 @@ class RefinerNode(Node):
         timings = {"render": 0.0, "network": 0.0}
         if tracks:
             if self.refiner is None or self.renderer_size != (rgb.shape[1], rgb.shape[0]):
-                self.refiner = self._build(rgb.shape[1], rgb.shape[0])
+                try:
+                    self.refiner = self._build(rgb.shape[1], rgb.shape[0])
+                except Exception as e:
+                    raise WorkerStopped(f"the {self.params['backend']} backend could not be built: "
+                                        f"{type(e).__name__}: {e}") from e
                 self.renderer_size = (rgb.shape[1], rgb.shape[0])
             from ..model import split_state, stack_states
             n_iter = self.params["iterations"] if any(t.fresh for t in tracks) else self.params["tracking_iterations"]
@@ -264,9 +350,12 @@ class RefinerNode(Node):
             states = [t.state for t in tracks]
             state = stack_states(states, stack, self.refiner.device) if stack is not None else \
                 (None if any(s is None for s in states) else tuple(torch.cat(z) for z in zip(*states)))
-            out = self.refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack([t.pose for t in tracks]),
-                                   np.array([t.obj_id for t in tracks]), n_iter, state=state or None,
-                                   image_index=np.zeros(len(tracks), dtype=np.int64))
+            try:
+                out = self.refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0),
+                                       np.stack([t.pose for t in tracks]), np.array([t.obj_id for t in tracks]),
+                                       n_iter, state=state or None, image_index=np.zeros(len(tracks), dtype=np.int64))
+            except Exception as e:  # the tracks keep their pose and state from the last good frame
+                raise BackendFailure(f"{type(e).__name__}: {e}") from e
             timings = out.timings_ms
             poses = out.poses[-1].cpu().numpy().astype(np.float64)
             per_state = split_state(out.state) if out.state else [None] * len(tracks)
@@ -283,6 +372,8 @@ class RefinerNode(Node):
                     results.append(t)
         total_ms = (time.perf_counter() - t0) * 1e3
         self._publish(msg, rgb, K, results, timings, total_ms)
+        latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
+        self.health.frame_refined(time.monotonic(), total_ms, latency_ms, len(results))
 
     # ---- outputs ---------------------------------------------------------------------------------
     def _publish(self, msg, rgb, K, tracks, timings, total_ms):
@@ -377,7 +468,7 @@ class RefinerNode(Node):
 
 def main(args=None) -> int:
     from .process import run_node
-    return run_node(RefinerNode, "deeprm_refiner", args, executor_threads=2)
+    return run_node(RefinerNode, "deeprm_refiner", args, executor_threads=4)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ class ParameterSpec:
     range: Optional[tuple] = None          # (min, max), inclusive, for integer/double
     choices: Optional[Sequence[str]] = None  # allowed values of a string
     check: Optional[Callable[[Any], Optional[str]]] = None  # extra rule: returns an error text or None
-    read_only: bool = False                 # True: needs a node restart to change
+    read_only: bool = False                 # True: needs a node restart to change; the others apply from the next frame
 
 
 def _check_object_labels(value) -> Optional[str]:
@@ -67,6 +67,13 @@ PARAMETERS: list[ParameterSpec] = [
                   "CPU threads of the network (torch or onnxruntime); 0 = half of the cores, at least 1, leaving the "
                   "rest to the camera driver and the robot (all cores oversubscribe a small CPU badly).",
                   range=(0, 256), read_only=True),
+    ParameterSpec("image_transport", "raw", STRING,
+                  "How images arrive: 'raw' (sensor_msgs/Image on 'image') or 'compressed' (sensor_msgs/CompressedImage, "
+                  "JPEG or PNG, on '<image>/compressed', image_transport's topic convention).",
+                  choices=("raw", "compressed"), read_only=True),
+    ParameterSpec("diagnostics_period_s", 1.0, DOUBLE,
+                  "Period of the node's diagnostic_msgs/DiagnosticArray on /diagnostics (s); rates and latencies in it "
+                  "are taken over the last 5 periods.", range=(0.1, 60.0), read_only=True),
     ParameterSpec("iterations", 4, INTEGER, "Refinement iterations for a new track (a fresh detection).", range=(1, 32)),
     ParameterSpec("tracking_iterations", 2, INTEGER,
                   "Refinement iterations per frame for an existing track (recurrent state carried over).",

@@ -4,6 +4,9 @@ from __future__ import annotations
 import re
 import signal
 import sys
+import time
+
+FATAL_LINGER_S = 2.0
 
 
 def _raise_interrupt(signum, frame):
@@ -36,14 +39,24 @@ def run_node(factory, name: str, args=None, executor_threads: int = 1) -> int:
         return 1
     executor = MultiThreadedExecutor(num_threads=executor_threads) if executor_threads > 1 else SingleThreadedExecutor()
     executor.add_node(node)
+    fatal_since = None
     try:
         # Not executor.spin(): an idle node's wait has no timeout, and the Python handlers above only run
         # when the wait returns, so SIGTERM/Ctrl-C would never stop it. Wake up a few times a second.
         while rclpy.ok():
             executor.spin_once(timeout_sec=0.2)
+            # A node whose work can no longer be done (node.fatal_error set) must not spin on silently: it
+            # keeps serving for FATAL_LINGER_S, so that its last /diagnostics reach the monitors, then exits.
+            if getattr(node, "fatal_error", None) is not None:
+                fatal_since = fatal_since or time.monotonic()
+                if time.monotonic() - fatal_since > FATAL_LINGER_S:
+                    break
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+    if fatal_since is not None:
+        print(f"[{name}] stopped: {node.fatal_error}", file=sys.stderr, flush=True)
+        return 1
     return 0

@@ -20,6 +20,7 @@ from ..data.perturbation import perturb_poses
 from ..data.synthetic import procedural_background
 from ..geometry import axis_angle_to_matrix
 from . import conversions as conv
+from .camera import rgb_to_image
 from .resources import default_models_dir
 
 
@@ -122,7 +123,7 @@ class SyntheticCamera(Node):
         P[:, :3] = self.K
         info.p = P.reshape(-1).tolist()
         self.pub_info.publish(info)
-        self.pub_image.publish(conv.rgb_to_image(Image, rgb, header))
+        self.pub_image.publish(rgb_to_image(Image, rgb, header))
         self.pub_gt.publish(self._array(header, poses))
         if self.frame % self.every == 0:
             noisy = perturb_poses(poses, self.rng, rot_std_deg=self.noise_rot, trans_std_m=tuple(self.noise_trans))

@@ -13,9 +13,9 @@ import numpy as np
 class NodeProcess:
     """The installed refiner_node executable, with its stderr collected for warnings."""
 
-    def __init__(self, prefix: Path, *params: str):
+    def __init__(self, prefix: Path, *params: str, ros_args: tuple = ()):
         exe = prefix / "lib" / "deeprm_ros" / "refiner_node"
-        args = [str(exe), "--ros-args"]
+        args = [str(exe), "--ros-args", *ros_args]
         for p in params:
             args += ["-p", p]
         env = dict(os.environ, RCUTILS_LOGGING_BUFFERED_STREAM="0")  # warnings reach us when they happen
@@ -156,10 +156,13 @@ class Feeder:
         return arr
 
     def send(self, t, rgb, dets=None, encoding="rgb8", info=True, info_size=None, frame="camera_optical_frame",
-             det_frame=None, det_stamp_offset=0.0):
+             det_frame=None, det_stamp_offset=0.0, image_msg=None, K=None, P=None, D=()):
+        """One frame: detections (if any), camera_info (K = self.K unless given; P and D as given, P zeros by
+        default) and the image, all with stamp t. image_msg replaces the rgb8 image (another encoding);
+        its header is set here."""
         from sensor_msgs.msg import CameraInfo
 
-        from deeprm_ros.ros.conversions import rgb_to_image
+        from deeprm_ros.ros.camera import rgb_to_image
         from sensor_msgs.msg import Image
         det_msg = self.detections(t + det_stamp_offset, dets, det_frame or frame) if dets is not None else None
         if det_msg is not None:
@@ -169,17 +172,18 @@ class Feeder:
             ci = CameraInfo()
             ci.header = h
             ci.width, ci.height = info_size or (rgb.shape[1], rgb.shape[0])
-            ci.k = self.K.reshape(-1).tolist()
+            ci.k = np.asarray(self.K if K is None else K, float).reshape(-1).tolist()
+            if P is not None:
+                ci.p = np.asarray(P, float).reshape(-1).tolist()
+            ci.d = [float(v) for v in D]
             self.pub_info.publish(ci)
-        msg = rgb_to_image(Image, rgb, h)
-        if encoding != "rgb8":
+        msg = rgb_to_image(Image, rgb, h) if image_msg is None else image_msg
+        msg.header = h
+        if encoding != "rgb8":  # a wrong label on rgb8 data
             msg.encoding = encoding
-            if encoding == "mono8":
-                msg.step = rgb.shape[1]
-                msg.data = rgb[..., 0].tobytes()
         # Give the detections and camera_info a head start (separate topics, no ordering between them).
         self.rclpy.spin_once(self.node, timeout_sec=0.05)
-        self.pub_image.publish(msg)
+        self.image_publisher(msg).publish(msg)
         self.last = (msg, ci if info else None, det_msg)
         return (h.stamp.sec, h.stamp.nanosec)
 
@@ -191,8 +195,20 @@ class Feeder:
         if ci is not None:
             self.pub_info.publish(ci)
         self.rclpy.spin_once(self.node, timeout_sec=0.02)
-        self.pub_image.publish(msg)
+        self.image_publisher(msg).publish(msg)
         self.resends += 1
+
+    def image_publisher(self, msg):
+        """image for sensor_msgs/Image, image/compressed (image_transport's name) for CompressedImage."""
+        from sensor_msgs.msg import CompressedImage
+        from rclpy.qos import qos_profile_sensor_data
+
+        if not isinstance(msg, CompressedImage):
+            return self.pub_image
+        if not hasattr(self, "pub_compressed"):
+            self.pub_compressed = self.node.create_publisher(CompressedImage, "image/compressed",
+                                                             qos_profile_sensor_data)
+        return self.pub_compressed
 
     def wait_result(self, stamp, timeout=60.0, resend_after=5.0):
         done = lambda: stamp in self.outputs["refinement_status"] and stamp in self.outputs["refined_detections"]

@@ -11,13 +11,14 @@ import ast
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-LAUNCH_ARGS = {"config_file", "namespace", "use_sim_time", "image", "camera_info", "detections",
+LAUNCH_ARGS = {"config_file", "namespace", "use_sim_time", "log_level", "use_rviz", "image", "camera_info", "detections",
                "refined_detections", "refinement_status", "markers", "overlay"}
 
 
@@ -54,11 +55,24 @@ def test_launch_file_names_an_installed_executable_and_config(ros_prefix):
     tree = _launch_tree(ros_prefix)
     c = _constants(tree)
     assert c["PACKAGE"] == "deeprm_ros"
-    nodes = _calls(tree, "Node")
-    assert len(nodes) == 1
-    kw = {k.arg: k.value for k in nodes[0].keywords}
-    assert getattr(kw["package"], "id", None) == "PACKAGE" and getattr(kw["executable"], "id", None) == "EXECUTABLE"
+    nodes = [{k.arg: k.value for k in n.keywords} for n in _calls(tree, "Node")]
+    refiner = [kw for kw in nodes if getattr(kw["package"], "id", None) == "PACKAGE"]
+    assert len(refiner) == 1
+    kw = refiner[0]
+    assert getattr(kw["executable"], "id", None) == "EXECUTABLE"
     assert {"parameters", "remappings", "namespace"} <= kw.keys()
+    # The log level is a ROS argument of the node (ros_arguments), not an argument of its program.
+    assert "arguments" not in kw
+    ros_args = ast.literal_eval(kw["ros_arguments"].elts[0])
+    assert ros_args == "--log-level" and getattr(kw["ros_arguments"].elts[1].args[0], "value", None) == "log_level"
+    # rviz2 only with use_rviz:=true, in the same namespace, with the installed config and the same remaps.
+    rviz = [n for n in nodes if getattr(n["package"], "value", None) == "rviz2"]
+    assert len(rviz) == 1
+    condition = rviz[0]["condition"]
+    assert condition.func.id == "IfCondition" and condition.args[0].args[0].value == "use_rviz"
+    assert ast.dump(rviz[0]["namespace"]) == ast.dump(kw["namespace"])
+    assert ast.dump(rviz[0]["remappings"]) == ast.dump(kw["remappings"])
+    assert (ros_prefix / "share" / "deeprm_ros" / "config" / c["RVIZ_CONFIG"]).is_file()
 
     exe = ros_prefix / "lib" / "deeprm_ros" / c["EXECUTABLE"]
     assert exe.is_file() and os.access(exe, os.X_OK), exe
@@ -104,7 +118,8 @@ def test_params_file_is_read_completely(ros_prefix, tmp_path):
 
     # Every value different from its default: each must come through from the file.
     changed = {"checkpoint": "/opt/ckpt", "models_dir": "/opt/models", "mesh_unit": "m",
-               "object_labels": ["mug:1", "can:12"], "device": "cpu", "backend": "onnx", "cpu_threads": 3, "iterations": 8,
+               "object_labels": ["mug:1", "can:12"], "device": "cpu", "backend": "onnx", "cpu_threads": 3,
+               "image_transport": "compressed", "diagnostics_period_s": 2.5, "iterations": 8,
                "tracking_iterations": 3, "association_gate_m": 0.25, "track_timeout_s": 5.5,
                "max_unconverged_frames": 4, "reinit_rotation_deg": 30.0, "convergence_translation_mm": 1.5,
                "convergence_rotation_deg": 0.5,
@@ -140,3 +155,106 @@ def test_invalid_value_exits_non_zero_naming_the_parameter(ros_prefix, tmp_path,
     assert r.returncode != 0
     assert f"parameter '{name}'" in r.stderr, r.stderr
     assert r.stdout.strip() == ""
+
+
+def _rviz_topics(ros_prefix) -> dict:
+    """{display name: topic} of the installed config/deeprm.rviz."""
+    config = yaml.safe_load((ros_prefix / "share" / "deeprm_ros" / "config" / "deeprm.rviz").read_text())
+    return {d["Name"]: d["Topic"]["Value"] for d in config["Visualization Manager"]["Displays"] if "Topic" in d}
+
+
+def test_rviz_topics_resolve_to_the_nodes_topics_under_a_namespace(ros_prefix):
+    """rviz2 resolves relative topics in its namespace (refine.launch.py starts it in the node's): with the node
+    in /cam1, every display's topic must name one of the node's topics there."""
+    import rclpy
+
+    from .node_harness import NodeProcess
+
+    topics = _rviz_topics(ros_prefix)
+    assert topics and all(not t.startswith("/") for t in topics.values()), topics
+    proc = NodeProcess(ros_prefix, "backend:=torch", ros_args=("-r", "__ns:=/cam1"))
+    rclpy.init()
+    node = rclpy.create_node("deeprm_topic_probe")
+    try:
+        wanted = {f"/cam1/{t}" for t in topics.values()}
+        deadline = time.monotonic() + 120
+        names = set()
+        while time.monotonic() < deadline and not wanted <= names:
+            rclpy.spin_once(node, timeout_sec=0.2)
+            names = {n for n, _ in node.get_topic_names_and_types()}
+        assert wanted <= names, f"{sorted(wanted - names)} not among the node's topics {sorted(names)}"
+        assert node.count_publishers("/cam1/markers") == 1 and node.count_publishers("/cam1/overlay") == 1
+        assert node.count_subscribers("/cam1/image") == 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        proc.stop()
+
+
+def test_message_comments_name_the_topics_the_node_publishes(ros_prefix):
+    """msg/RefinementStatus.msg says where it is published; that must be the topic the node really uses."""
+    import re
+
+    text = (ros_prefix / "share" / "deeprm_ros" / "msg" / "RefinementStatus.msg").read_text()
+    named = re.findall(r"Published once per refined frame on (\S+)", text)
+    node_py = next((ros_prefix / "lib").glob("python3*/site-packages/deeprm_ros/ros/node.py"))
+    published = {}
+    for call in ast.walk(ast.parse(node_py.read_text())):
+        if (isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "create_publisher"
+                and isinstance(call.args[1], ast.Constant)):
+            published[call.args[1].value] = getattr(call.args[0], "id", None)
+    assert named == ["refinement_status"]
+    assert published[named[0]] == "RefinementStatus"
+
+
+# rosdep keys of Python libraries -> the module they provide.
+PYTHON_KEYS = {"python3-numpy": "numpy", "python3-scipy": "scipy", "python3-opencv": "cv2", "python3-yaml": "yaml",
+               "python3-trimesh": "trimesh", "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib",
+               "python3-pil": "PIL", "python3-pytest": "pytest", "python3-hypothesis": "hypothesis"}
+BUILD_TOOLS = {"ament_cmake", "ament_cmake_python", "rosidl_default_generators", "rosidl_default_runtime"}
+
+
+def _imports(paths) -> set:
+    out = set()
+    for p in paths:
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Import):
+                out |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                out.add(node.module.split(".")[0])
+    return out
+
+
+def test_package_xml_lists_what_the_package_uses_and_nothing_else():
+    """Every run-time dependency in package.xml is imported by deeprm_ros/, used by a message or named by the
+    launch file, and every test dependency is imported by a test; every ROS package imported is declared."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(ROOT / "package.xml").getroot()
+    runtime = {e.text.strip() for tag in ("depend", "exec_depend") for e in root.findall(tag)}
+    testing = {e.text.strip() for e in root.findall("test_depend")}
+    code = _imports((ROOT / "deeprm_ros").rglob("*.py"))
+    tests = _imports((ROOT / "test").rglob("*.py"))
+    msg_types = {m.split("/")[0] for f in (ROOT / "msg").glob("*.msg")
+                 for m in re.findall(r"^\s*([a-z_]+/[A-Za-z]+)", f.read_text(), re.M)}
+    launch = (ROOT / "launch" / "refine.launch.py").read_text()
+    launch_used = _imports([ROOT / "launch" / "refine.launch.py"]) | set(re.findall(r'package="([a-z0-9_]+)"', launch))
+
+    def unused(deps, used):
+        out = []
+        for dep in sorted(deps - BUILD_TOOLS):
+            if dep.startswith("python3-") and dep not in PYTHON_KEYS:
+                out.append(f"{dep} (unknown rosdep key: add it to PYTHON_KEYS)")
+            elif PYTHON_KEYS.get(dep, dep) not in used:
+                out.append(dep)
+        return out
+
+    assert not unused(runtime, code | msg_types | launch_used), "run-time dependencies nothing uses"
+    assert not unused(testing, tests), "test dependencies no test uses"
+
+    def ros(mods):
+        return {m for m in mods if m.endswith(("_msgs", "_srvs", "_interfaces")) or m in ("rclpy", "ament_index_python")}
+
+    assert ros(code) - {"deeprm_ros"} <= runtime, f"imported but not a run-time dependency: {ros(code) - runtime}"
+    assert ros(tests) <= runtime | testing, f"imported by tests but not declared: {ros(tests) - runtime - testing}"

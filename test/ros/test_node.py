@@ -123,7 +123,7 @@ def test_reset_service_clears_tracks(running):
 
 NAN = float("nan")
 BAD_INPUTS = {
-    "encoding": (dict(encoding="mono8"), "encoding 'mono8' is not supported"),
+    "encoding": (dict(encoding="16UC1"), "encoding '16UC1' is not supported"),
     "size": (dict(info_size=(320, 240)), "camera_info says 320x240"),
     "unknown_class": (dict(dets=[("spaceship", _pose(0, 0, 0.6))]), "unknown class_id 'spaceship'"),
     "nan_pose": (dict(dets=[("box", (NAN, 0.0, 0.6, 0.0, 0.0, 0.0, 1.0))]), "non-finite"),

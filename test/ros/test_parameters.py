@@ -7,6 +7,7 @@ from deeprm_ros.ros import parameters as P
 
 EXPECTED_DEFAULTS = {
     "checkpoint": "", "models_dir": "", "mesh_unit": "mm", "object_labels": [], "device": "auto", "backend": "torch", "cpu_threads": 0,
+    "image_transport": "raw", "diagnostics_period_s": 1.0,
     "iterations": 4, "tracking_iterations": 2, "association_gate_m": 0.1, "track_timeout_s": 2.0,
     "max_unconverged_frames": 10, "reinit_rotation_deg": 45.0, "convergence_translation_mm": 2.0,
     "convergence_rotation_deg": 1.0,

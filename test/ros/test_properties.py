@@ -1,5 +1,5 @@
 """Property-based tests (hypothesis) of the node's pure input handling: message <-> array conversions
-(deeprm_ros/ros/conversions.py) checked against independent references (scipy's rotations, a per-pixel
+(deeprm_ros/ros/conversions.py and camera.py) checked against independent references (scipy's rotations, a per-pixel
 reading of the sensor_msgs/Image layout, exact rational time, rclpy's Time), the object_labels parameter
 against its validator, the per-object TrackManager against a model of well-separated objects, and the
 node's log throttle."""
@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
+from deeprm_ros.ros import camera
 from deeprm_ros.ros import conversions as conv
 
 PROPS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -147,7 +148,7 @@ def images(draw):
 @given(images())
 def test_image_to_rgb_matches_a_pixel_by_pixel_reference(img):
     encoding, height, width, step, raw = img
-    rgb = conv.image_to_rgb(_image(encoding, height, width, step, raw))
+    rgb = camera.image_to_rgb(_image(encoding, height, width, step, raw))
     assert rgb.shape == (height, width, 3) and rgb.dtype == np.uint8
     np.testing.assert_array_equal(rgb, _reference_rgb(raw, encoding, height, width, step))
     assert rgb.flags.c_contiguous and rgb.flags.writeable  # a copy the refiner may modify
@@ -157,8 +158,8 @@ def test_image_to_rgb_matches_a_pixel_by_pixel_reference(img):
 @given(images(), st.binary(min_size=1, max_size=16))
 def test_bytes_after_the_last_row_are_ignored(img, extra):
     encoding, height, width, step, raw = img
-    a = conv.image_to_rgb(_image(encoding, height, width, step, raw))
-    b = conv.image_to_rgb(_image(encoding, height, width, step, raw + extra))
+    a = camera.image_to_rgb(_image(encoding, height, width, step, raw))
+    b = camera.image_to_rgb(_image(encoding, height, width, step, raw + extra))
     np.testing.assert_array_equal(a, b)
 
 
@@ -168,7 +169,7 @@ def test_short_data_is_rejected_with_the_sizes(img, data):
     encoding, height, width, step, raw = img
     cut = data.draw(st.integers(1, len(raw)))
     with pytest.raises(ValueError, match=rf"image data has {len(raw) - cut} bytes, expected height\*step = {len(raw)}"):
-        conv.image_to_rgb(_image(encoding, height, width, step, raw[:-cut]))
+        camera.image_to_rgb(_image(encoding, height, width, step, raw[:-cut]))
 
 
 @PROPS
@@ -177,7 +178,7 @@ def test_step_smaller_than_a_row_is_rejected(img, data):
     encoding, height, width, _, _ = img
     step = data.draw(st.integers(0, width * CHANNELS[encoding] - 1))
     with pytest.raises(ValueError, match=rf"image step {step} is smaller than width\*channels"):
-        conv.image_to_rgb(_image(encoding, height, width, step, bytes(height * width * 4)))
+        camera.image_to_rgb(_image(encoding, height, width, step, bytes(height * width * 4)))
 
 
 @FEW
@@ -185,22 +186,22 @@ def test_step_smaller_than_a_row_is_rejected(img, data):
 def test_empty_images_are_rejected(encoding, height, width):
     assume(height == 0 or width == 0)
     with pytest.raises(ValueError, match="image is empty"):
-        conv.image_to_rgb(_image(encoding, height, width, width * CHANNELS[encoding], b""))
+        camera.image_to_rgb(_image(encoding, height, width, width * CHANNELS[encoding], b""))
 
 
-UNSUPPORTED = ["mono8", "mono16", "rgb16", "bgr16", "rgba16", "bgra16", "8UC1", "8UC3", "16UC1", "32FC1",
-               "bayer_rggb8", "yuv422", "yuv422_yuy2", "nv21", "jpeg", "", "rgb", "rgb8 "]
+UNSUPPORTED = ["mono16", "rgb16", "bgr16", "rgba16", "bgra16", "8UC1", "8UC3", "16UC1", "32FC1",
+               "bayer_rggb16", "nv21", "jpeg", "", "rgb", "rgb8 "]
 
 
 @PROPS
 @given(st.one_of(st.sampled_from(UNSUPPORTED), st.text(string.ascii_letters + string.digits + "_", max_size=12)))
 def test_unsupported_encodings_are_rejected_naming_the_encoding(encoding):
-    assume(encoding.lower() not in CHANNELS)
+    assume(encoding.lower() not in camera.SUPPORTED_ENCODINGS)
     with pytest.raises(ValueError) as e:
-        conv.image_to_rgb(_image(encoding, 2, 2, 12, bytes(48)))
+        camera.image_to_rgb(_image(encoding, 2, 2, 12, bytes(48)))
     text = str(e.value)
     assert f"image encoding '{encoding}' is not supported" in text
-    assert all(name in text for name in CHANNELS)  # says what would work
+    assert all(name in text for name in camera.SUPPORTED_ENCODINGS)  # says what would work
 
 
 @PROPS
@@ -213,10 +214,10 @@ def test_rgb_to_image_round_trip(height, width, data):
     rgb = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
     h = Header()
     h.frame_id = "cam"
-    msg = conv.rgb_to_image(Image, rgb, h)
+    msg = camera.rgb_to_image(Image, rgb, h)
     assert (msg.encoding, msg.height, msg.width, msg.step, msg.header.frame_id) == ("rgb8", height, width, width * 3, "cam")
     assert bytes(msg.data) == raw
-    np.testing.assert_array_equal(conv.image_to_rgb(msg), rgb)
+    np.testing.assert_array_equal(camera.image_to_rgb(msg), rgb)
 
 
 # ---- camera_info -------------------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_camera_info_K(fx, fy, cx, cy, slot, bad):
     K = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
     ci = CameraInfo()
     ci.k = K
-    np.testing.assert_array_equal(conv.camera_info_K(ci), np.asarray(K).reshape(3, 3))
+    np.testing.assert_array_equal(camera.camera_info_K(ci), np.asarray(K).reshape(3, 3))
     # A non-finite entry, a focal length <= 0 or K[2][2] != 1 is no pinhole matrix.
     index = [0, 4, 2, 5, 8][slot]
     if index in (2, 5) and math.isfinite(bad):
@@ -242,7 +243,7 @@ def test_camera_info_K(fx, fy, cx, cy, slot, bad):
     K[index] = bad
     ci.k = K
     with pytest.raises(ValueError, match="camera_info K is not a valid pinhole matrix"):
-        conv.camera_info_K(ci)
+        camera.camera_info_K(ci)
 
 
 # ---- stamps ------------------------------------------------------------------------------------------------
