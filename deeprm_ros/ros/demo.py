@@ -4,6 +4,9 @@
 
 Prints a line per second (frames refined, objects, latency, drops), then a table of the coarse
 detections' and the refined poses' accuracy against the ground truth, and writes an overlay PNG.
+The clock starts at the refiner's first refined frame (one with objects), so start-up time (torch, the
+model, the renderer) does not eat into the scored time. The table says how many frames and objects it
+scored; with fewer than MIN_SCORED_FRAMES refined frames it says the numbers mean nothing and exits with 1.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+MIN_SCORED_FRAMES = 50  # refined frames below which a demo table is noise (at 5 Hz: 10 s of refining)
 
 
 def executable(name: str) -> str:
@@ -50,7 +55,8 @@ class Scorer:
         sym = {o for o, m in self.models.items() if m.is_symmetric}
         ids = np.asarray(ids)
         e, r, t = pose_errors(np.stack(T_est), np.stack(T_gt), self.models, ids, sym)
-        return e, r, t, ids
+        frames = len({stamp for stamp, cls, _ in entries if self.gt.get(stamp, {}).get(cls)})
+        return e, r, t, ids, frames
 
 
 def main(argv=None) -> int:
@@ -93,7 +99,7 @@ def main(argv=None) -> int:
     rclpy.init()
     node = rclpy.create_node("deeprm_demo_monitor")
     scorer = Scorer(models)
-    stats = {"frames": 0, "objects": 0, "latency": [], "total_ms": [], "dropped": 0}
+    stats = {"frames": 0, "refined_frames": 0, "objects": 0, "latency": [], "total_ms": [], "dropped": 0}
     overlay = {}
 
     def on_gt(msg):
@@ -115,6 +121,7 @@ def main(argv=None) -> int:
 
     def on_status(msg):
         stats["frames"] += 1
+        stats["refined_frames"] += bool(msg.objects)
         stats["objects"] = len(msg.objects)
         stats["total_ms"].append(msg.total_ms)
         stats["dropped"] = msg.dropped_frames
@@ -129,16 +136,22 @@ def main(argv=None) -> int:
     overlay_sub = None
     try:
         t_wait = time.time()
-        print("waiting for the refiner's first frame (start-up loads torch, the model and the renderer) ...", flush=True)
-        while stats["frames"] == 0:
+        print("waiting for the refiner's first refined frame (start-up loads torch, the model and the renderer) ...",
+              flush=True)
+        while stats["refined_frames"] == 0:
             rclpy.spin_once(node, timeout_sec=0.1)
             if any(p.poll() is not None for p in procs):
                 print("error: a demo process stopped during start-up (see its output above)", file=sys.stderr)
                 return 1
-            if time.time() - t_wait > 120:
-                print("error: no RefinementStatus from the refiner within 120 s", file=sys.stderr)
+            if time.time() - t_wait > 180:
+                print("error: no refined frame (RefinementStatus with objects) within 180 s", file=sys.stderr)
                 return 1
-        print(f"refiner ready after {time.time() - t_wait:.1f} s", flush=True)
+        print(f"first refined frame after {time.time() - t_wait:.1f} s; scoring the next {args.duration:.0f} s",
+              flush=True)
+        # Only what is refined from now on is scored.
+        scorer.refined.clear()
+        scorer.coarse.clear()
+        stats.update(frames=0, refined_frames=0, latency=[], total_ms=[])
         t_start = time.time()
         next_print = t_start + 1.0
         last_frames = 0
@@ -173,14 +186,24 @@ def main(argv=None) -> int:
         if r is None:
             print(f"error: no {name} were paired with the ground truth", file=sys.stderr)
             return 1
-        e, rot, tr, ids = r
+        e, rot, tr, ids, frames = r
         diam = np.array([models[int(o)].diameter for o in ids])
         results[name] = summarize(e, rot, tr, ids, diam, np.ones(len(e), bool))
         results[name]["count"] = len(e)
+        results[name]["frames"] = frames
     table = format_table(results)
+    refined, coarse = results["refined (DeepRM node)"], results["coarse detections"]
+    scored = (f"Scored against the ground truth over {args.duration:.0f} s: {refined['frames']} refined frames "
+              f"({refined['count']} objects), {coarse['frames']} frames of coarse detections ({coarse['count']} objects; "
+              "the detector runs at 1 Hz).")
+    too_few = refined["frames"] < MIN_SCORED_FRAMES
+    if too_few:
+        scored += (f"\nTOO FEW FRAMES: {refined['frames']} refined frames is under {MIN_SCORED_FRAMES}; these numbers "
+                   "mean nothing (the refiner was too slow or started too late: see the lines above).")
     print()
     print(table)
-    (out_dir / "accuracy.md").write_text(table + "\n")
+    print(scored)
+    (out_dir / "accuracy.md").write_text(table + "\n\n" + scored + "\n")
     import json
     (out_dir / "accuracy.json").write_text(json.dumps(results, indent=2, default=float))
     if "rgb" in overlay:
@@ -189,7 +212,7 @@ def main(argv=None) -> int:
         print(f"overlay: {out_dir / 'overlay.png'}")
     else:
         print("warning: no overlay image arrived", file=sys.stderr)
-    return 0
+    return 1 if too_few else 0
 
 
 if __name__ == "__main__":

@@ -432,7 +432,7 @@ class RefinerNode(Node):
             from .overlay import draw_outlines
             img = draw_outlines(self.refiner.renderer, rgb, K, [(t.obj_id, t.pose) for t in tracks],
                                 [f"{t.class_id}_{t.track_id}" for t in tracks])
-            self.pub_overlay.publish(conv.rgb_to_image(Image, img, header))
+            self.pub_overlay.publish(camera.rgb_to_image(Image, img, header))
 
     def _markers(self, header, tracks) -> MarkerArray:
         arr = MarkerArray()

@@ -16,6 +16,10 @@ def test_refined_poses_beat_the_coarse_detections(ros_prefix, tmp_path):
     results = json.loads((out / "accuracy.json").read_text())
     coarse, refined = results["coarse detections"], results["refined (DeepRM node)"]
     assert coarse["count"] >= 20 and refined["count"] >= 40  # detections at 1 Hz, refinement every frame
+    # The scored time starts at the first refined frame: most of the 25 s at 5 Hz are refined and scored.
+    assert refined["frames"] >= 50 and refined["count"] >= 3 * refined["frames"], refined
+    assert f"{refined['frames']} refined frames ({refined['count']} objects)" in proc.stdout
+    assert f"{refined['frames']} refined frames" in (out / "accuracy.md").read_text()
     # Measurably better: a clear margin in the area under the ADD(-S) curve and in the median error.
     assert refined["auc_adds"] > coarse["auc_adds"] + 5.0, (coarse, refined)
     assert refined["median_translation_mm"] < coarse["median_translation_mm"], (coarse, refined)

@@ -248,3 +248,32 @@ def test_parameter_services_answer_while_reset_waits_for_a_long_frame(running):
         _set(feeder, iterations=2)
         feeder.wait_result(stamp, timeout=120)
         feeder.reset()
+
+
+def test_overlay_is_published_to_a_subscriber(running):
+    """The debug overlay (refined outlines drawn on the camera image) is made only while someone listens."""
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from deeprm_ros.ros.camera import image_to_rgb
+
+    proc, feeder = running
+    got = []
+    sub = feeder.node.create_subscription(Image, "overlay", got.append, qos_profile_sensor_data)
+    try:
+        feeder.spin_until(lambda: feeder.node.count_subscribers("overlay") >= 1, 10, "the overlay subscription")
+        feeder.reset()
+        rgb = feeder.image(SCENE)
+        t = _t0()
+        for k in range(5):
+            feeder.wait_result(_frame(feeder, t + 0.2 * k, with_detections=k == 0, rgb=rgb))
+            feeder.spin_for(0.3)
+            if got:
+                break
+        assert got, "no overlay image arrived"
+        overlay = image_to_rgb(got[-1])
+        assert overlay.shape == rgb.shape
+        changed = np.any(overlay != rgb, axis=-1)
+        assert 0.001 < changed.mean() < 0.2  # outlines drawn, the rest is the camera image
+    finally:
+        feeder.node.destroy_subscription(sub)

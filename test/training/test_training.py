@@ -136,6 +136,13 @@ def test_generate_train_evaluate_and_read_csv(tiny_dataset, tmp_path):
     for (scene, im, obj), ests in rows.items():
         R = ests[0][1][:3, :3]
         np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-5)
+    # BOP's time: per image, the same for every estimate of that image, and what the report's mean is made of.
+    per_image = {}
+    for (scene, im, obj), ests in rows.items():
+        per_image.setdefault((scene, im), set()).add(ests[0][2])
+    assert all(len(times) == 1 and next(iter(times)) > 0 for times in per_image.values()), per_image
+    mean = np.mean([next(iter(t)) for t in per_image.values()])
+    assert abs(report["time_per_image_s"] - mean) < 1e-3
 
 
 def test_max_seconds_stops_with_a_checkpoint_that_resumes(tiny_dataset, tmp_path):
