@@ -70,7 +70,7 @@ def make_model(phi, kind, backend, input_size, device, tmp):
     model = create_model(phi, kind, with_flow=False, input_size=input_size).to(device).eval()
     if backend == "onnx":
         path = export_onnx(model, Path(tmp) / f"b{phi}_{kind}.onnx")
-        return OnnxStepModel(path, model.config)
+        return OnnxStepModel(path, model.config, device=str(device))  # the CUDA provider on a GPU machine
     if backend == "compile":
         compiled = torch.compile(model)
         compiled.config = model.config

@@ -91,10 +91,15 @@ def load_weights(model: DeepRM, state: dict, mismatch: str, may_lack: str = "") 
     return missing
 
 
-def save_training_state(directory, optimizer, scheduler, step: int, epoch: int, extra: dict | None = None):
+def save_training_state(directory, optimizer, scheduler, step: int, epoch: int, extra: dict | None = None,
+                        scaler=None):
+    """Everything a resumed run needs besides the weights. The mixed-precision GradScaler is in it too: a resume
+    that restarted its loss scale at the initial 65536 would skip steps to find it again, and the resumed run
+    would no longer equal the uninterrupted one."""
     path = Path(directory) / TRAINING_STATE
     tmp = path.with_suffix(".tmp")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else {},
                 "step": step, "epoch": epoch, "extra": extra or {}}, tmp)
     tmp.replace(path)
 

@@ -35,14 +35,17 @@ def build_refiner(checkpoint, models, width, height, device="auto", backend="tor
     from .refiner import Refiner
     from .render import Renderer
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     if threads:
         torch.set_num_threads(threads)
     if backend == "onnx":
+        # onnxruntime picks the GPU itself (CUDA provider) when it can; the refiner's own tensors (crops,
+        # poses) then stay on the CPU, where onnxruntime takes and returns them.
         from .export import OnnxStepModel, ensure_onnx
-        model, device = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint), threads=threads), "cpu"
+        model = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint), threads=threads, device=device)
+        device = "cpu"
     else:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         model = load_model(checkpoint, device)
     renderer = Renderer(models, width=width, height=height)
     return Refiner(model, renderer, models, device)

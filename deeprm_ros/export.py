@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 from .model import DeepRM, StepOutput
+
+log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
 ONNX_SOURCE_FILE = ONNX_FILE + ".source"  # beside X.onnx, X.onnx.source: the sha256 of the weights it came from
@@ -68,20 +71,39 @@ def export_onnx(model: DeepRM, path, opset: int = 18) -> Path:
     return path
 
 
-class OnnxStepModel:
-    """Callable like DeepRM (pair, state) -> StepOutput, backed by onnxruntime on the CPU."""
+def onnx_providers(device: str, available: list[str]) -> list[str]:
+    """onnxruntime execution providers for a device ('auto', 'cuda' or 'cpu'): CUDA first when onnxruntime-gpu
+    offers it and the device allows it, the CPU always as the fallback. 'cuda' without the CUDA provider is an
+    error naming what to install."""
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise RuntimeError("device 'cuda' with the onnx backend needs onnxruntime-gpu (pip install onnxruntime-gpu); "
+                           f"this onnxruntime offers {available}")
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
 
-    def __init__(self, onnx_path, config, threads: int = 0):
+
+class OnnxStepModel:
+    """Callable like DeepRM (pair, state) -> StepOutput, backed by onnxruntime: on the GPU through the CUDA
+    execution provider when onnxruntime-gpu and a GPU are there (device 'auto' or 'cuda'), else on the CPU."""
+
+    def __init__(self, onnx_path, config, threads: int = 0, device: str = "cpu"):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = onnx_providers(device, ort.get_available_providers())
         try:
-            self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
         except Exception as e:
             raise RuntimeError(f"{onnx_path}: cannot be loaded by onnxruntime ({e})") from None
+        # What onnxruntime really took: it falls back to the CPU when the CUDA provider cannot start (no GPU).
+        self.providers = self.session.get_providers()
+        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        log.info("onnxruntime runs %s on %s (providers %s)", Path(onnx_path).name, self.device.upper(),
+                 ", ".join(self.providers))
         self.config = config
         self.n_state = len([i for i in self.session.get_inputs() if i.name.startswith("state_")])
         self.state_widths = [i.shape[1] for i in self.session.get_inputs() if i.name.startswith("state_")]

@@ -2,10 +2,8 @@
 
 Multi-GPU / multi-node: `torchrun --nproc-per-node N -m deeprm_ros.train ...` (env:// rendezvous).
 Each process owns its renderer (a GL context per process) and draws its own batches; gradients are
-averaged across processes with an all-reduce after every backward pass. (DDP's wrapper is not used:
-one training step calls the network once per unrolled iteration before a single backward, which
-DDP's bucketed reducer does not allow without static-graph tricks; the explicit all-reduce is the
-same arithmetic.)
+averaged across processes after every backward pass, packed into 25 MB buckets with one all-reduce each
+(deeprm_ros/distributed.py says why DDP's wrapper is not used).
 
 Unrolled iterations: the pose is detached between iterations (the renderer is not differentiable,
 and each update is learned as a fresh correction, as in DeepIM/CosyPose), while the recurrent state
@@ -27,6 +25,7 @@ import torch  # before any GL context (REFERENCE: timm/torch after EGL can segfa
 import timm  # noqa: F401
 
 from . import checkpoint as ckpt
+from .distributed import average_gradients
 from .training_config import ConfigError, load_training_config
 
 log = logging.getLogger("deeprm_ros.train")
@@ -160,6 +159,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     renderer = Renderer(models, width=width, height=height)
     refiner = Refiner(model, renderer, models, device, amp=bool(tcfg["amp"]))
     scaler = torch.amp.GradScaler("cuda", enabled=refiner.amp)
+    if state is not None and state.get("scaler") and refiner.amp:  # absent in states saved before it was kept
+        scaler.load_state_dict(state["scaler"])
     writer = None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter
@@ -177,12 +178,11 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         rot_err = median_rotation_errors_deg(out, T_gt, points, syms)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        sync_s = 0.0
         if world > 1:
-            import torch.distributed as dist
-            for p in model.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    p.grad /= world
+            t_sync = time.perf_counter()
+            average_gradients(model.parameters(), world)
+            sync_s = time.perf_counter() - t_sync
         scaler.unscale_(optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), ocfg["grad_clip"])
         scaler.step(optimizer)
@@ -211,12 +211,14 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
                 writer.add_scalar("optim/lr", scheduler.get_last_lr()[0], step)
                 writer.add_scalar("optim/grad_norm", float(grad_norm), step)
                 writer.add_scalar("time/step_s", (now - t_last) / tcfg["log_every_steps"], step)
+                if world > 1:
+                    writer.add_scalar("time/gradient_sync_s", sync_s, step)
                 t_last = now
                 _append_log_row(out_dir / "train_log.csv", step, loss.item(), pose_loss.item(), flow_loss.item(),
                                 per_iter, rot_err)
             if step % tcfg["checkpoint_every_steps"] == 0 or step == total_steps or out_of_time:
                 ckpt.save_model(model, out_dir)
-                ckpt.save_training_state(out_dir, optimizer, scheduler, step, step // steps_per_epoch)
+                ckpt.save_training_state(out_dir, optimizer, scheduler, step, step // steps_per_epoch, scaler=scaler)
         if out_of_time:
             log.info("stopped at step %d after train.max_seconds=%s (continue with --resume)", step, tcfg["max_seconds"])
             break

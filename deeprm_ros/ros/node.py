@@ -179,7 +179,7 @@ class RefinerNode(Node):
         if not rclpy.ok():
             return
         report = self.health.report(time.monotonic(), len(self.tracks.tracks))
-        report.values["backend"] = f"{self.params['backend']} on {self.device}"
+        report.values["backend"] = f"{self.params['backend']} on {getattr(self, 'backend_device', self.device)}"
         report.values["image topic"] = self.image_topic
         self.pub_diagnostics.publish(diagnostic_array(report, f"{self.get_name()}: refinement",
                                                       self.get_fully_qualified_name(),
@@ -344,6 +344,10 @@ class RefinerNode(Node):
                     raise WorkerStopped(f"the {self.params['backend']} backend could not be built: "
                                         f"{type(e).__name__}: {e}") from e
                 self.renderer_size = (rgb.shape[1], rgb.shape[0])
+                self.backend_device = getattr(self.refiner.model, "device", self.refiner.device)
+                self.get_logger().info(f"{self.params['backend']} backend runs on {str(self.backend_device).upper()}"
+                                       + (f" (onnxruntime providers {', '.join(self.refiner.model.providers)})"
+                                          if self.params["backend"] == "onnx" else ""))
             from ..model import split_state, stack_states
             n_iter = self.params["iterations"] if any(t.fresh for t in tracks) else self.params["tracking_iterations"]
             stack = getattr(self.refiner.model, "recurrent", None)

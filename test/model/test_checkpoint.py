@@ -37,3 +37,33 @@ def test_corrupt_or_missing_checkpoints_name_the_file(tmp_path):
     (tmp_path / "bad" / "config.json").write_text('{"phi": 0, "recurrent": "transformer"}')
     with pytest.raises(CheckpointError, match="invalid model config"):
         load_model(tmp_path / "bad")
+
+
+def test_grad_scaler_state_survives_save_and_load(tmp_path):
+    """A mixed-precision resume continues with the loss scale and growth count it stopped with (here the CPU
+    GradScaler, enabled, after an overflow halved the scale and two good steps counted towards growth)."""
+    from deeprm_ros.checkpoint import load_training_state, save_training_state
+
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([w], lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=3, enabled=True)
+    for value in (float("inf"), 1.0, 1.0):  # an overflow (skipped step, scale / 2), then two finite steps
+        opt.zero_grad()
+        scaler.scale((w * value).sum()).backward()
+        scaler.step(opt)
+        scaler.update()
+    assert scaler.get_scale() == 512.0 and scaler._get_growth_tracker() == 2
+    save_training_state(tmp_path, opt, sched, step=3, epoch=0, scaler=scaler)
+
+    state = load_training_state(tmp_path)
+    resumed = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=3, enabled=True)
+    resumed.load_state_dict(state["scaler"])
+    assert resumed.get_scale() == 512.0 and resumed._get_growth_tracker() == 2
+    # One more finite step grows both the same way (the third good step in a row doubles the scale).
+    for s in (scaler, resumed):
+        opt.zero_grad()
+        s.scale(w.sum()).backward()
+        s.step(opt)
+        s.update()
+    assert scaler.get_scale() == resumed.get_scale() == 1024.0

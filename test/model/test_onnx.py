@@ -75,3 +75,40 @@ def test_committed_demo_bundle_onnx_agrees_with_its_weights():
     bundle_dir = default_checkpoint()
     assert (bundle_dir / ONNX_SOURCE_FILE).read_text().strip() == weights_digest(bundle_dir)
     _agree(bundle_dir, bundle_dir / "model.onnx", atol=1e-3)
+
+
+@pytest.mark.parametrize("device, available, expected", [
+    ("auto", ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
+    ("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    ("cuda", ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+     ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    ("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]),
+])
+def test_onnx_execution_providers_follow_the_device(device, available, expected):
+    from deeprm_ros.export import onnx_providers
+
+    assert onnx_providers(device, available) == expected
+
+
+def test_onnx_on_cuda_without_onnxruntime_gpu_names_the_package():
+    from deeprm_ros.export import onnx_providers
+
+    with pytest.raises(RuntimeError, match="onnxruntime-gpu"):
+        onnx_providers("cuda", ["CPUExecutionProvider"])
+
+
+def test_onnx_session_says_where_it_runs(tmp_path, caplog):
+    """On this machine (onnxruntime without CUDA) 'auto' runs on the CPU, and the log says so."""
+    import logging
+
+    import onnxruntime as ort
+
+    from deeprm_ros.export import OnnxStepModel, export_onnx
+    from deeprm_ros.model import create_model
+
+    model = create_model(0, "mlp", with_flow=False, input_size=(64, 96), hidden_sizes=(32, 32, 16), reduce_channels=8).eval()
+    with caplog.at_level(logging.INFO, logger="deeprm_ros.export"):
+        onnx_model = OnnxStepModel(export_onnx(model, tmp_path / "m.onnx"), model.config, threads=1, device="auto")
+    expected = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+    assert onnx_model.device == expected and onnx_model.providers[-1] == "CPUExecutionProvider"
+    assert f"on {expected.upper()}" in caplog.text
