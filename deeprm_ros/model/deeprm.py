@@ -10,11 +10,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .backbone import PairBackbone, load_lite0_imagenet
+from .backbone import PairBackbone
 from .config import ModelConfig
 from .correlation import CorrelationBackbone
 from .flow_decoder import FlowDecoder
 from .heads import PoseHeads
+from .pretrained import load_imagenet
 from .recurrent import RecurrentStack
 
 
@@ -34,8 +35,8 @@ class DeepRM(nn.Module):
             self.backbone = CorrelationBackbone(config.backbone, appearance=config.correlation_appearance)
         else:
             self.backbone = PairBackbone(config.backbone)
-        if config.pretrained_lite0:
-            load_lite0_imagenet(self.backbone, config.stem_init)
+        if config.pretrained:
+            load_imagenet(self.backbone, config.backbone, config.pretrained_file, config.stem_init)
         c_last = self.backbone.channels[-1]
         self.reduce = None
         if config.reduce_channels:

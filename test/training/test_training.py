@@ -114,6 +114,44 @@ def test_torchrun_two_cpu_processes_end_with_identical_parameters(tiny_dataset, 
     assert (tmp_path / "ddp" / "model.safetensors").exists()
 
 
+def test_two_processes_of_n_images_draw_what_one_process_of_2n_draws(tiny_dataset):
+    from deeprm_ros.data.batches import BatchSampler
+
+    ds = BopDataset(tiny_dataset, "train_pbr")
+    known = {s.obj_id for s in ds.samples}
+    half, whole = (BatchSampler(ds, n, 2, 0.05, 15.0, (0.01, 0.01, 0.05), known) for n in (2, 4))
+    for step in (0, 7):
+        parts = [half.sample(3, rank, step) for rank in (0, 1)]
+        full = whole.sample(3, 0, step)
+        np.testing.assert_array_equal(np.concatenate([p.images for p in parts]), full.images)
+        for field in ("obj_ids", "T_gt", "T_init", "K"):
+            np.testing.assert_array_equal(np.concatenate([getattr(p, field) for p in parts]), getattr(full, field))
+        np.testing.assert_array_equal(np.concatenate([parts[0].image_index, parts[1].image_index + 2]),
+                                      full.image_index)
+    assert not np.array_equal(half.sample(3, 0, 0).T_init, half.sample(3, 0, 1).T_init)
+
+
+def test_torchrun_two_processes_equal_one_process_on_the_doubled_batch(tiny_dataset, tmp_path):
+    """Data-parallel training is the single-process step on the whole batch. With BatchNorm statistics frozen,
+    ImageNet weights and one object per image (equal counts per process), 2 processes x 2 images log the losses
+    that 1 process x 4 images logs, step after step, and clearly not those of 1 process x 2 images (rank 0's half
+    alone). Losses, not parameters: the tiled renderer places a crop at another tile when the batch differs, which
+    moves an edge pixel by one grey level, and Adam's first step (lr * sign(g)) turns that into +-lr on weights
+    whose gradient is near zero; the loss hardly depends on those."""
+    cfg = _write(tmp_path, tiny_config(tiny_dataset))
+    common = ["--set", "train.max_steps=3", "--set", "train.freeze_batchnorm=true", "--set", "loss.flow_weight=0",
+              "--set", "data.objects_per_image=1", "--set", "model.pretrained=true", "--set", "optim.lr=3.0e-4"]
+    _train(cfg, tmp_path / "two", *common, torchrun=2)
+    _train(cfg, tmp_path / "one", *common, "--set", "data.images_per_batch=4")
+    _train(cfg, tmp_path / "half", *common)
+    rep = json.loads((tmp_path / "two" / "replicas.json").read_text())
+    assert rep["checksums"][0] == rep["checksums"][1]
+    logs = {d: np.loadtxt(tmp_path / d / "train_log.csv", delimiter=",", skiprows=1) for d in ("two", "one", "half")}
+    print({d: v[:, 1].round(6).tolist() for d, v in logs.items()})
+    np.testing.assert_allclose(logs["two"][:, 1], logs["one"][:, 1], rtol=1e-4)  # total loss, steps 1-3
+    assert np.abs(logs["half"][:, 1] - logs["one"][:, 1]).max() > 0.05 * logs["one"][:, 1].mean()
+
+
 def test_generate_train_evaluate_and_read_csv(tiny_dataset, tmp_path):
     cfg = _write(tmp_path, tiny_config(tiny_dataset))
     out = tmp_path / "run"
@@ -172,3 +210,15 @@ def test_init_weights_starts_from_a_bundle(tiny_dataset, tmp_path):
     with pytest.raises(AssertionError, match="does not fit"):
         _train(cfg, tmp_path / "third", "--set", "train.max_steps=1", "--set", "model.hidden_sizes=[8,8,8]",
                "--set", f"train.init_weights={tmp_path / 'bundle'}")
+
+
+def test_training_stops_with_the_pretrained_file_named(tiny_dataset, tmp_path, capsys):
+    """`model.pretrained_file` pointing nowhere stops the training program with exit 2 and the path."""
+    from deeprm_ros.train import main as train_main
+
+    missing = tmp_path / "imagenet_b0.safetensors"
+    code = train_main(["--config", str(_write(tmp_path, tiny_config(tiny_dataset))), "--out", str(tmp_path / "run"),
+                       "--set", "model.pretrained=true", "--set", f"model.pretrained_file={missing}"])
+    assert code == 2
+    assert f"{missing}: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
