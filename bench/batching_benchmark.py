@@ -15,9 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch  # before the GL context
-import timm  # noqa: F401
+import torch
 import numpy as np
+
+from deeprm_ros.geometry.crop import CROP_SIZE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refiner_benchmark import machine, make_model, new_plot, save_plot, scene  # noqa: E402
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
     p.add_argument("--objects", type=int, default=8)
     p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--backends", nargs="+", default=None, help="torch onnx (CPU default) / torch (GPU default)")
-    p.add_argument("--input", type=int, nargs=2, default=[240, 320])
+    p.add_argument("--input", type=int, nargs=2, default=list(CROP_SIZE))
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", default="outputs/bench")
     args = p.parse_args(argv)

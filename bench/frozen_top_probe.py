@@ -15,8 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch  # before the GL context
-import timm  # noqa: F401
+import torch
 import numpy as np
 
 
@@ -58,8 +57,7 @@ def main(argv=None) -> int:
         for step in range(args.batches):
             b = sampler.sample(args.seed, 0, step)
             pair, _ = refiner.render_and_crop(_to_image_tensor(b.images, "cpu"), torch.as_tensor(b.K, dtype=torch.float32),
-                                              torch.as_tensor(b.T_init, dtype=torch.float32), b.obj_ids,
-                                              refiner._points_of(b.obj_ids), torch.as_tensor(b.image_index))
+                                              torch.as_tensor(b.T_init, dtype=torch.float32), b.obj_ids, b.image_index)
             feats.append(net.backbone(pair)[-1])
             dRs.append(torch.as_tensor(b.T_gt[:, :3, :3] @ np.swapaxes(b.T_init[:, :3, :3], 1, 2), dtype=torch.float32))
             pts.append(torch.stack([torch.as_tensor(models[int(o)].points[:300]) for o in b.obj_ids]))

@@ -14,8 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch  # before the GL context
-import timm  # noqa: F401
+import torch
 import numpy as np
 
 

@@ -15,12 +15,12 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import torch  # before the GL context
-import timm  # noqa: F401
+import torch
 import numpy as np
+
+from deeprm_ros.geometry.crop import CROP_SIZE
 
 
 def machine() -> str:
@@ -63,7 +63,6 @@ def scene(models, n, K):
 
 
 def make_model(phi, kind, backend, input_size, device, tmp):
-    from deeprm_ros.checkpoint import save_model
     from deeprm_ros.export import OnnxStepModel, export_onnx
     from deeprm_ros.model import create_model
 
@@ -98,7 +97,7 @@ def main(argv=None) -> int:
     p.add_argument("--kinds", nargs="+", default=["lstm", "gru", "mlp"])
     p.add_argument("--objects", type=int, nargs="+", default=[1, 4, 8])
     p.add_argument("--backends", nargs="+", default=None, help="torch compile onnx (default: all that apply)")
-    p.add_argument("--input", type=int, nargs=2, default=[240, 320], help="crop size (the paper: 240 320)")
+    p.add_argument("--input", type=int, nargs=2, default=list(CROP_SIZE), help="crop size (the paper: 240 320)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", default="outputs/bench")
     args = p.parse_args(argv)

@@ -18,11 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-try:  # torch before the EGL context (see docs/CONTRACT.md), when it is installed
-    import torch  # noqa: F401
-except ImportError:
-    pass
-
 
 def cpu_model() -> str:
     try:

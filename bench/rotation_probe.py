@@ -106,8 +106,7 @@ def main(argv=None) -> int:
             obs = _to_image_tensor(b.images, "cpu")
             K = torch.as_tensor(b.K, dtype=torch.float32)
             T_in = torch.as_tensor(b.T_init, dtype=torch.float32)
-            pair, _ = refiner.render_and_crop(obs, K, T_in, b.obj_ids, refiner._points_of(b.obj_ids),
-                                              torch.as_tensor(b.image_index))
+            pair, _ = refiner.render_and_crop(obs, K, T_in, b.obj_ids, b.image_index)
             dR = b.T_gt[:, :3, :3] @ np.swapaxes(b.T_init[:, :3, :3], 1, 2)
             targets.append(np.degrees(Rotation.from_matrix(dR).as_rotvec()))
             grey = pair.view(pair.shape[0], 2, 3, *pair.shape[-2:]).mean(2)

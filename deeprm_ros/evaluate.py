@@ -17,41 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch  # before any GL context
-import timm  # noqa: F401
 import numpy as np
+
+from .data.perturbation import ROTATION_STD_DEG, TRANSLATION_STD_M
 
 log = logging.getLogger("deeprm_ros.evaluate")
 
 
-def _symmetric_ids(models) -> set:
-    return {oid for oid, m in models.items() if len(m.symmetries_discrete) or len(m.symmetries_continuous)}
-
-
-def build_refiner(checkpoint, models, width, height, device="auto", backend="torch", threads: int = 0):
-    """The Refiner for a checkpoint folder with the chosen network backend (torch or onnx); threads > 0
-    caps the CPU threads of the network."""
-    from .checkpoint import load_config, load_model
-    from .refiner import Refiner
-    from .render import Renderer
-
-    if threads:
-        torch.set_num_threads(threads)
-    if backend == "onnx":
-        # onnxruntime picks the GPU itself (CUDA provider) when it can; the refiner's own tensors (crops,
-        # poses) then stay on the CPU, where onnxruntime takes and returns them.
-        from .export import OnnxStepModel, ensure_onnx
-        model = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint), threads=threads, device=device)
-        device = "cpu"
-    else:
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = load_model(checkpoint, device)
-    renderer = Renderer(models, width=width, height=height)
-    return Refiner(model, renderer, models, device)
-
-
-def initial_poses(targets, coarse=None, seed=0, rotation_std_deg=15.0, translation_std_m=(0.01, 0.01, 0.05)):
+def initial_poses(targets, coarse=None, seed=0, rotation_std_deg=ROTATION_STD_DEG, translation_std_m=TRANSLATION_STD_M):
     """(B, 4, 4) initial poses and a (B,) mask of targets that have one."""
     from .data.perturbation import perturb_poses
 
@@ -70,61 +43,17 @@ def initial_poses(targets, coarse=None, seed=0, rotation_std_deg=15.0, translati
     return T0, have
 
 
-def pose_errors(T_est, T_gt, models, obj_ids, symmetric_ids):
-    """Per target: ADD(-S) (m), symmetry-aware rotation error (deg) and translation error (m)."""
-    from .metrics import add, add_s, rotation_error_deg
-
-    adds, rot, trans = [], [], []
-    for Te, Tg, oid in zip(T_est, T_gt, obj_ids):
-        m = models[int(oid)]
-        f = add_s if int(oid) in symmetric_ids else add
-        adds.append(f(Te[:3, :3], Te[:3, 3], Tg[:3, :3], Tg[:3, 3], m.points))
-        syms = m.symmetry_transforms(64)
-        Tg_sym = Tg[None] @ syms
-        r = rotation_error_deg(np.broadcast_to(Te[:3, :3], Tg_sym[:, :3, :3].shape), Tg_sym[:, :3, :3])
-        rot.append(float(np.min(r)))
-        trans.append(float(np.linalg.norm(Te[:3, 3] - Tg[:3, 3])))
-    return np.asarray(adds), np.asarray(rot), np.asarray(trans)
-
-
-def summarize(errors, rot, trans, obj_ids, diameters, valid):
-    """AUC of ADD(-S) (0..10 cm), ADD(-S) < 10% diameter, median errors; pooled and per object."""
-    from .metrics import auc_adds, fraction_below_diameter
-
-    e = np.where(valid, errors, np.inf)
-    out = {"auc_adds": float(auc_adds(e)), "adds_10pct": float(fraction_below_diameter(e, diameters)),
-           "median_rotation_deg": float(np.median(np.where(valid, rot, np.inf))),
-           "median_translation_mm": float(np.median(np.where(valid, trans, np.inf)) * 1e3),
-           "per_object": {}}
-    for oid in sorted(set(int(o) for o in obj_ids)):
-        sel = obj_ids == oid
-        out["per_object"][str(oid)] = {"auc_adds": float(auc_adds(e[sel])),
-                                       "adds_10pct": float(fraction_below_diameter(e[sel], diameters[sel])),
-                                       "count": int(sel.sum())}
-    out["mean_over_objects_auc_adds"] = float(np.mean([v["auc_adds"] for v in out["per_object"].values()]))
-    return out
-
-
-def format_table(results: dict) -> str:
-    lines = ["| poses | AUC of ADD(-S) | ADD(-S) < 10% d | median rot. err. (deg) | median transl. err. (mm) |",
-             "|---|---|---|---|---|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['auc_adds']:.1f} | {r['adds_10pct']:.1f}% | {r['median_rotation_deg']:.2f} "
-                     f"| {r['median_translation_mm']:.1f} |")
-    return "\n".join(lines)
-
-
 def evaluate(args) -> dict:
     from tqdm import tqdm
 
-    from .data.bop import BopDataset
+    from .data.bop import BopDataset, resolve_models_dir
     from .data.coarse_csv import read_bop_results, write_bop_results
     from .meshes import load_object_library
-    from .metrics import plot_accuracy_curves
+    from .refiner import STAGES, Refiner
+    from .metrics import format_table, plot_accuracy_curves, pose_errors, summarize, symmetric_object_ids
 
     root = Path(args.data)
-    models_dir = Path(args.models_dir) if Path(args.models_dir).is_absolute() else root / args.models_dir
-    models = load_object_library(models_dir, unit=args.mesh_unit, n_points=args.n_points)
+    models = load_object_library(resolve_models_dir(root, args.models_dir), unit=args.mesh_unit, n_points=args.n_points)
     ds = BopDataset(root, args.split, targets_file=args.targets)
     targets = [s for s in ds.samples if s.obj_id in models]
     if args.max_targets:
@@ -136,10 +65,10 @@ def evaluate(args) -> dict:
     T_gt = np.stack([t.T_cam_obj for t in targets])
     obj_ids = np.array([t.obj_id for t in targets])
     first = ds.load_image(targets[0].scene_id, targets[0].im_id)
-    refiner = build_refiner(args.checkpoint, models, first.shape[1], first.shape[0], args.device, args.backend)
+    refiner = Refiner.from_checkpoint(args.checkpoint, models, first.shape[1], first.shape[0], args.device, args.backend)
     counts = sorted(set(args.iterations))
     estimates = {k: T0.copy() for k in counts}
-    stage_ms = {"render": 0.0, "crop": 0.0, "network": 0.0, "update": 0.0, "total": 0.0}
+    stage_ms = dict.fromkeys((*STAGES, "total"), 0.0)
     # One pass per image, every object of the image in it, as in the node. The BOP `time` of an image is the
     # wall-clock time of its pass (the same for all its estimates, as BOP defines it; image loading and the
     # coarse detector are not in it).
@@ -160,7 +89,7 @@ def evaluate(args) -> dict:
             stage_ms[s] += out.timings_ms[s]
         for c in counts:
             estimates[c][idx] = poses[c]
-    sym = _symmetric_ids(models) if args.symmetric_ids is None else set(args.symmetric_ids)
+    sym = symmetric_object_ids(models) if args.symmetric_ids is None else set(args.symmetric_ids)
     diameters = np.array([models[int(o)].diameter for o in obj_ids])
     results, curves = {}, {}
     for name, T in [("initial", T0)] + [(f"{c} iter", estimates[c]) for c in counts]:
@@ -204,8 +133,8 @@ def main(argv=None) -> int:
     p.add_argument("--mesh-unit", default="mm", choices=["mm", "m"])
     p.add_argument("--coarse", default=None, help="BOP results CSV of a coarse method (initial poses)")
     p.add_argument("--seed", type=int, default=1, help="perturbation seed when --coarse is not given")
-    p.add_argument("--rotation-std-deg", type=float, default=15.0)
-    p.add_argument("--translation-std-m", type=float, nargs=3, default=(0.01, 0.01, 0.05))
+    p.add_argument("--rotation-std-deg", type=float, default=ROTATION_STD_DEG)
+    p.add_argument("--translation-std-m", type=float, nargs=3, default=TRANSLATION_STD_M)
     p.add_argument("--iterations", type=int, nargs="+", default=[2, 4, 6, 8, 10, 12])
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--device", default="auto")

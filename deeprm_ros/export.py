@@ -105,7 +105,6 @@ class OnnxStepModel:
         log.info("onnxruntime runs %s on %s (providers %s)", Path(onnx_path).name, self.device.upper(),
                  ", ".join(self.providers))
         self.config = config
-        self.n_state = len([i for i in self.session.get_inputs() if i.name.startswith("state_")])
         self.state_widths = [i.shape[1] for i in self.session.get_inputs() if i.name.startswith("state_")]
 
     def zero_state(self, batch: int, device=None):

@@ -12,6 +12,7 @@ LSTM learns across iterations through back-propagation in time.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,8 +30,6 @@ class IterationRecord:
     flows: list | None = None
     rendered_depth: torch.Tensor | None = None   # (B, h, w) metres, crop
     rendered_valid: torch.Tensor | None = None   # (B, h, w) bool
-    pair: torch.Tensor | None = None             # (B, 6, h, w), kept only on request (debugging, overlays)
-    render_ms: float = 0.0
 
 
 @dataclass
@@ -41,6 +40,34 @@ class RefinerOutput:
     translation_update_mm: np.ndarray | None = None   # size of the last iteration's update, per object
     rotation_update_deg: np.ndarray | None = None
     records: list = field(default_factory=list)
+
+    @property
+    def object_states(self) -> list:
+        """The recurrent state of each object (batch dimension 1; None for a stateless MLP), to carry over."""
+        from .model import split_state
+        return split_state(self.state) if self.state else [None] * len(self.poses[-1] if self.poses else [])
+
+
+STAGES = ("render", "crop", "network", "update")
+
+
+class StageTimer:
+    """Milliseconds per stage, summed over iterations. On a GPU it waits for the device at the end of each
+    stage, so asynchronous work is counted in the stage that queued it."""
+
+    def __init__(self, device):
+        self.ms = dict.fromkeys(STAGES, 0.0)
+        self.cuda = torch.device(device).type == "cuda"
+
+    @contextmanager
+    def __call__(self, stage: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.cuda:
+                torch.cuda.synchronize()
+            self.ms[stage] += (time.perf_counter() - t0) * 1e3
 
 
 def _to_image_tensor(images, device) -> torch.Tensor:
@@ -67,55 +94,96 @@ class Refiner:
         self.box_points = {oid: torch.as_tensor(m.points[:n_box_points], dtype=torch.float32)
                            for oid, m in models.items()}
 
+    @classmethod
+    def from_checkpoint(cls, checkpoint, models: dict, width: int, height: int, device="auto", backend="torch",
+                        threads: int = 0) -> "Refiner":
+        """The inference refiner of a checkpoint folder for width x height images, with the network on the
+        chosen backend: "torch" (on `device`; "auto" = cuda when available) or "onnx" (onnxruntime, which
+        takes the CUDA provider itself when it can; the refiner's own tensors then stay on the CPU, where
+        onnxruntime takes and returns them). threads > 0 caps the network's CPU threads."""
+        from .checkpoint import load_config, load_model
+        from .render import Renderer
+
+        if threads:
+            torch.set_num_threads(threads)
+        if backend == "onnx":
+            from .export import OnnxStepModel, ensure_onnx
+            model = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint), threads=threads, device=device)
+            device = "cpu"
+        elif backend == "torch":
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            model = load_model(checkpoint, device)
+        else:
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        return cls(model, Renderer(models, width=width, height=height), models, device)
+
+    @property
+    def network_device(self) -> str:
+        """Where the network runs (an ONNX model on the CUDA provider runs on the GPU although the refiner's
+        tensors stay on the CPU)."""
+        return str(getattr(self.model, "device", self.device))
+
     def _points_of(self, obj_ids) -> torch.Tensor:
         try:
             return torch.stack([self.box_points[int(o)] for o in obj_ids]).to(self.device)
         except KeyError as e:
             raise KeyError(f"unknown object id {e.args[0]}: known ids {sorted(self.box_points)}") from None
 
-    def _sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-
-    def render_and_crop(self, obs, K, T_in, obj_ids, points, image_index, with_depth: bool = False):
+    def render_and_crop(self, obs, K, T_in, obj_ids, image_index=None, with_depth: bool = False, timer=None):
         """The network's input for poses T_in: the CosyPose box of each object, the object rendered there
         and the same crop of the observed image, as one (B, 6, h, w) pair in [0, 1]; plus the record
-        (box, K_crop, and with_depth the rendered depth and mask that flow targets need)."""
+        (box, K_crop, and with_depth the rendered depth and mask that flow targets need).
+        obs: (N, 3, H, W) float images; image_index (B,) which image each object is in (default: i -> i)."""
         dev = self.device
-        t0 = time.perf_counter()
-        boxes = deepim_boxes(K, points, T_in, out_size=self.crop_size)
-        K_crop = crop_intrinsics(K, boxes, self.crop_size)
-        T_np = T_in.cpu().numpy()
-        if self.render_full_frame:
-            rgb, depth = self.renderer.render_each(K.cpu().numpy(), obj_ids, T_np)
-        else:
-            rgb, depth = self.renderer.render_each(K_crop.cpu().numpy(), obj_ids, T_np, size=self.crop_size)
-        t1 = time.perf_counter()
-        obs_crop = crop_and_resize(obs, boxes, self.crop_size, image_index)
-        rend = _to_image_tensor(rgb, dev)
-        d = torch.as_tensor(depth, device=dev).unsqueeze(1)
-        rend_crop = crop_and_resize(rend, boxes, self.crop_size) if self.render_full_frame else rend
-        record = IterationRecord(T_in, K_crop, boxes, render_ms=(t1 - t0) * 1e3)
-        if with_depth:
+        timer = timer or StageTimer(dev)
+        if image_index is None:
+            image_index = torch.arange(T_in.shape[0], device=dev)
+        with timer("render"):
+            boxes = deepim_boxes(K, self._points_of(obj_ids), T_in, out_size=self.crop_size)
+            K_crop = crop_intrinsics(K, boxes, self.crop_size)
+            T_np = T_in.cpu().numpy()
             if self.render_full_frame:
-                m = (d > 0).float()
-                d_crop = crop_and_resize(d, boxes, self.crop_size)
-                m_crop = crop_and_resize(m, boxes, self.crop_size)
-                valid = (m_crop > 0.99).squeeze(1)
-                record.rendered_depth = (d_crop / m_crop.clamp_min(1e-6)).squeeze(1) * valid
+                rgb, depth = self.renderer.render_each(K.cpu().numpy(), obj_ids, T_np)
             else:
-                valid = (d > 0).squeeze(1)
-                record.rendered_depth = d.squeeze(1)
-            record.rendered_valid = valid
-        return torch.cat([obs_crop, rend_crop], dim=1), record
+                rgb, depth = self.renderer.render_each(K_crop.cpu().numpy(), obj_ids, T_np, size=self.crop_size)
+        with timer("crop"):
+            obs_crop = crop_and_resize(obs, boxes, self.crop_size, torch.as_tensor(image_index, device=dev))
+            rend = _to_image_tensor(rgb, dev)
+            d = torch.as_tensor(depth, device=dev).unsqueeze(1)
+            rend_crop = crop_and_resize(rend, boxes, self.crop_size) if self.render_full_frame else rend
+            record = IterationRecord(T_in, K_crop, boxes)
+            if with_depth:
+                if self.render_full_frame:
+                    m = (d > 0).float()
+                    d_crop = crop_and_resize(d, boxes, self.crop_size)
+                    m_crop = crop_and_resize(m, boxes, self.crop_size)
+                    valid = (m_crop > 0.99).squeeze(1)
+                    record.rendered_depth = (d_crop / m_crop.clamp_min(1e-6)).squeeze(1) * valid
+                else:
+                    valid = (d > 0).squeeze(1)
+                    record.rendered_depth = d.squeeze(1)
+                record.rendered_valid = valid
+            pair = torch.cat([obs_crop, rend_crop], dim=1)
+        return pair, record
+
+    def _step(self, pair, state, train: bool):
+        """One network step, in mixed precision when enabled; the geometry after it stays in float32."""
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
+            step = self.model(pair, state, with_flow=train and getattr(self.model, "flow_decoder", None) is not None)
+        if self.amp:
+            step.translation, step.quaternion = step.translation.float(), step.quaternion.float()
+            step.state = tuple(s.float() for s in step.state)
+        return step
 
     def run(self, images, K, poses, obj_ids, n_iterations: int, state=None, image_index=None,
-            train: bool = False, keep_pairs: bool = False) -> RefinerOutput:
+            train: bool = False) -> RefinerOutput:
         """Refine B objects for n_iterations.
 
         images: (N, H, W, 3) uint8 (or already a (N, 3, H, W) float tensor); image_index (B,) says which
         image each object is in (default: object i in image i, N == B). K: (B, 3, 3); poses: (B, 4, 4)
-        metres; obj_ids: (B,). state: the recurrent state from a previous call, or None (zeros).
+        metres; obj_ids: (B,). state: None (zeros), the batched state of a previous call, or a list of
+        per-object states (`RefinerOutput.object_states`; None for a new object), for either backend.
         With train=True the graph is kept and each record carries flows and rendered depth crops.
         """
         dev = self.device
@@ -124,45 +192,25 @@ class Refiner:
         obs = obs.to(dev)
         K = torch.as_tensor(K, dtype=torch.float32, device=dev)
         T = torch.as_tensor(poses, dtype=torch.float32, device=dev)
-        B = T.shape[0]
-        if image_index is None:
-            image_index = torch.arange(B, device=dev)
-        image_index = torch.as_tensor(image_index, device=dev)
         obj_ids = np.asarray(obj_ids, dtype=np.int64)
-        points = self._points_of(obj_ids)
-        times = dict(render=0.0, crop=0.0, network=0.0, update=0.0)
+        if isinstance(state, list):
+            from .model import stack_states
+            state = stack_states(state, self.model, dev) if any(s is not None for s in state) else None
+        timer = StageTimer(dev)
         out_poses, records = [], []
         t_start = time.perf_counter()
-        grad = torch.enable_grad() if train else torch.no_grad()
-        with grad:
+        with torch.enable_grad() if train else torch.no_grad():
             for _ in range(n_iterations):
                 T_in = T.detach()
-                t0 = time.perf_counter()
-                pair, record = self.render_and_crop(obs, K, T_in, obj_ids, points, image_index, with_depth=train)
-                t1 = t0 + record.render_ms / 1e3
-                self.current = record  # what the network is looking at (diagnostics, oracle tests)
-                if keep_pairs:
-                    record.pair = pair.detach()
-                self._sync()
-                t2 = time.perf_counter()
-                with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
-                    step = self.model(pair, state, with_flow=train and self.model.flow_decoder is not None)
-                if self.amp:  # geometry stays in float32
-                    step.translation, step.quaternion = step.translation.float(), step.quaternion.float()
-                    step.state = tuple(s.float() for s in step.state)
-                self._sync()
-                t3 = time.perf_counter()
-                T = apply_pose_update(T_in, step.translation, step.quaternion, record.K_crop)
-                state = step.state
-                record.flows = step.flows
+                pair, record = self.render_and_crop(obs, K, T_in, obj_ids, image_index, with_depth=train, timer=timer)
+                with timer("network"):
+                    step = self._step(pair, state, train)
+                with timer("update"):
+                    T = apply_pose_update(T_in, step.translation, step.quaternion, record.K_crop)
+                state, record.flows = step.state, step.flows
                 out_poses.append(T)
                 records.append(record)
-                t4 = time.perf_counter()
-                times["render"] += (t1 - t0) * 1e3
-                times["crop"] += (t2 - t1) * 1e3
-                times["network"] += (t3 - t2) * 1e3
-                times["update"] += (t4 - t3) * 1e3
-        times["total"] = (time.perf_counter() - t_start) * 1e3
+        times = dict(timer.ms, total=(time.perf_counter() - t_start) * 1e3)
         result = RefinerOutput(out_poses, state, times, records=records)
         if out_poses:
             last_in, last_out = records[-1].T_input, out_poses[-1].detach()

@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch  # before any GL context (timm/torch imported after EGL can segfault)
-import timm  # noqa: F401
+import numpy as np
+import torch
 
 from . import checkpoint as ckpt
 from .distributed import average_gradients
@@ -76,25 +76,21 @@ def compute_loss(out, T_gt, points, syms, loss_cfg):
 
 
 @torch.no_grad()
-def median_rotation_errors_deg(out, T_gt, points, syms) -> list[float]:
+def median_rotation_errors_deg(out, T_gt, syms) -> list[float]:
     """Median rotation error (degrees, nearest symmetric ground truth) of the initial poses and of each
     iteration: the number that shows whether rotation is being learned (the loss mixes it with translation)."""
-    from .geometry import rotation_angle_deg
-    from .losses import closest_symmetric_pose
+    from .metrics import symmetric_pose_errors
 
-    errors = []
-    for T in [out.records[0].T_input] + [p.detach() for p in out.poses]:
-        T_near = closest_symmetric_pose(T, T_gt, points, syms)
-        errors.append(float(rotation_angle_deg(T[:, :3, :3] @ T_near[:, :3, :3].transpose(-1, -2)).median()))
-    return errors
+    T_gt, syms = T_gt.detach().cpu().numpy(), syms.cpu().numpy()
+    return [float(np.median(symmetric_pose_errors(T.detach().cpu().numpy(), T_gt, syms)[0]))
+            for T in [out.records[0].T_input] + list(out.poses)]
 
 
 def train(config: dict, out_dir: Path, resume: bool) -> Path:
-    import numpy as np
     from tqdm import tqdm
 
     from .data.batches import BatchSampler, points_tensor, symmetry_tensor
-    from .data.bop import BopDataset
+    from .data.bop import BopDataset, resolve_models_dir
     from .meshes import load_object_library
     from .model import DeepRM, ModelConfig
     from .refiner import Refiner
@@ -112,9 +108,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     torch.manual_seed(tcfg["seed"])
 
     root = Path(dcfg["root"]).expanduser()
-    models_dir = Path(dcfg["models_dir"])
-    models_dir = models_dir if models_dir.is_absolute() else root / models_dir
-    models = load_object_library(models_dir, unit=dcfg["mesh_unit"], n_points=max(lcfg["n_points"], 256))
+    models = load_object_library(resolve_models_dir(root, dcfg["models_dir"]), unit=dcfg["mesh_unit"],
+                                 n_points=max(lcfg["n_points"], 256))
     splits = dcfg["split"] if isinstance(dcfg["split"], list) else [dcfg["split"]]
     samplers = []
     for split in splits:
@@ -178,7 +173,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         out = refiner.run(batch.images, batch.K, batch.T_init, batch.obj_ids, tcfg["iterations"],
                           image_index=batch.image_index, train=True)
         loss, pose_loss, flow_loss, per_iter = compute_loss(out, T_gt, points, syms, lcfg)
-        rot_err = median_rotation_errors_deg(out, T_gt, points, syms)
+        rot_err = median_rotation_errors_deg(out, T_gt, syms)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         sync_s = 0.0

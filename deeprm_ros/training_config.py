@@ -7,6 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from .data.perturbation import ROTATION_STD_DEG, TRANSLATION_STD_M
+from .meshes.object_model import N_CONTINUOUS_SYMMETRIES
+
 DEFAULTS = {
     "model": {},  # ModelConfig fields
     "data": {
@@ -20,13 +23,14 @@ DEFAULTS = {
         "cache_images": False,      # keep decoded images in memory (small datasets)
     },
     # rotation_model: rms | deepim_euler | inplane | axes (then rotation_std_deg is [x, y, z]); data/perturbation.py
-    "perturbation": {"rotation_std_deg": 15.0, "translation_std_m": [0.01, 0.01, 0.05], "rotation_model": "rms"},
+    "perturbation": {"rotation_std_deg": ROTATION_STD_DEG, "translation_std_m": list(TRANSLATION_STD_M),
+                     "rotation_model": "rms"},
     "optim": {
         "lr": 1.0e-4, "epochs": 20, "steps_per_epoch": 0,  # 0: one pass over the dataset's images
         "milestones": [10, 15], "gamma": 0.1, "warmup_epochs": 0, "warmup_factor": 0.1,
         "grad_clip": 10.0,
     },
-    "loss": {"flow_weight": 0.1, "rotation_weight": 0.0, "n_points": 500, "n_continuous_symmetries": 64},
+    "loss": {"flow_weight": 0.1, "rotation_weight": 0.0, "n_points": 500, "n_continuous_symmetries": N_CONTINUOUS_SYMMETRIES},
     "train": {
         "iterations": 6, "amp": True, "seed": 0, "checkpoint_every_steps": 500, "log_every_steps": 20,
         "threads": 0, "device": "auto", "max_steps": 0,

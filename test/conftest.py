@@ -1,10 +1,8 @@
 """Test-run isolation for everything ROS, set at import time (before anything imports rclpy) so that every
-process the tests start inherits it:
-- a ROS_DOMAIN_ID of its own (1..100, from the pid), so parallel runs on one machine do not see each other;
-- ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST: DDS discovery stays on loopback;
-- temporary ROS_HOME and ROS_LOG_DIR;
-- PYTHONSAFEPATH=1: child Pythons never put their working directory (e.g. the source tree, whose deeprm_ros/
-  has no msg/) on sys.path.
+process the tests start inherits it: the environment the demo and the benchmarks give their ROS processes
+(`ros.resources.loopback_ros_environment`: discovery on loopback, temporary ROS_HOME and ROS_LOG_DIR,
+PYTHONSAFEPATH=1, Fast DDS over shared memory only), with a ROS_DOMAIN_ID of its own (1..100, from the pid),
+so parallel runs on one machine do not see each other.
 """
 from __future__ import annotations
 
@@ -12,31 +10,23 @@ import atexit
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-if "DEEPRM_TEST_DOMAIN_ID" in os.environ:  # a fixed id when someone needs one (e.g. to watch with ros2 topic echo)
-    os.environ["ROS_DOMAIN_ID"] = os.environ["DEEPRM_TEST_DOMAIN_ID"]
-else:
-    os.environ["ROS_DOMAIN_ID"] = str(1 + (os.getpid() * 7919) % 100)
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.pop("ROS_LOCALHOST_ONLY", None)
-os.environ.pop("ROS_STATIC_PEERS", None)
-_ros_tmp = tempfile.mkdtemp(prefix="deeprm_test_ros_")
-os.environ["ROS_HOME"] = os.path.join(_ros_tmp, "home")
-os.environ["ROS_LOG_DIR"] = os.path.join(_ros_tmp, "log")
-os.environ["PYTHONSAFEPATH"] = "1"
-# Fast DDS over shared memory only: no network traffic at all, and whole 640x480 images instead of UDP
-# fragments that a busy machine drops (config/fastdds_shm.xml says why).
-os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(ROOT / "config" / "fastdds_shm.xml")
-atexit.register(shutil.rmtree, _ros_tmp, ignore_errors=True)
-
 # The source tree must not shadow the installed package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT]
+
+from deeprm_ros.ros.resources import loopback_ros_environment  # noqa: E402  (the installed package)
+
+# A fixed id when someone needs one (e.g. to watch with ros2 topic echo); else one from the pid, not the caller's.
+_domain = os.environ.get("DEEPRM_TEST_DOMAIN_ID") or str(1 + (os.getpid() * 7919) % 100)
+_env, _ros_tmp = loopback_ros_environment("deeprm_test_ros_", domain_id=int(_domain))
+os.environ.clear()
+os.environ.update(_env)
+atexit.register(shutil.rmtree, _ros_tmp, ignore_errors=True)
 
 
 def installed_prefix() -> Path | None:

@@ -55,6 +55,12 @@ def read_targets(path) -> dict:
     return out
 
 
+def resolve_models_dir(root, models_dir="models") -> Path:
+    """A dataset's mesh folder: `models_dir` as given when absolute, else under the dataset root (BOP: models/)."""
+    path = Path(models_dir).expanduser()
+    return path if path.is_absolute() else Path(root).expanduser() / path
+
+
 class BopDataset:
     """The ground truth of one split, as a flat list of `Sample`s (`.samples`) plus image/depth/mask loaders.
 
@@ -124,7 +130,7 @@ class BopDataset:
 
     @property
     def models_dir(self) -> Path:
-        return self.root / "models"
+        return resolve_models_dir(self.root)
 
     def models_info(self) -> dict[int, dict]:
         """models/models_info.json as {obj_id: info} (diameter etc. in the file's unit, mm for BOP)."""

@@ -22,9 +22,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 ROTATION_MODELS = ("rms", "deepim_euler", "inplane", "axes")
+ROTATION_STD_DEG = 15.0                   # the defaults of training, evaluation and the synthetic camera
+TRANSLATION_STD_M = (0.01, 0.01, 0.05)
 
 
-def random_rotations(n: int, rng: np.random.Generator, rot_std_deg=15.0, rotation_model: str = "rms",
+def random_rotations(n: int, rng: np.random.Generator, rot_std_deg=ROTATION_STD_DEG, rotation_model: str = "rms",
                      view_rays=None):
     """(n, 3, 3) random rotations dR in the camera frame (see the module docstring for the models).
 
@@ -52,7 +54,7 @@ def random_rotations(n: int, rng: np.random.Generator, rot_std_deg=15.0, rotatio
     raise ValueError(f"rotation_model must be one of {ROTATION_MODELS}, got {rotation_model!r}")
 
 
-def perturb_poses(T, rng: np.random.Generator, rot_std_deg=15.0, trans_std_m=(0.01, 0.01, 0.05),
+def perturb_poses(T, rng: np.random.Generator, rot_std_deg=ROTATION_STD_DEG, trans_std_m=TRANSLATION_STD_M,
                   rotation_model: str = "rms") -> np.ndarray:
     """(B, 4, 4) (or one (4, 4)) poses in metres -> perturbed float64 copies; the input is not modified."""
     T = np.asarray(T, dtype=np.float64)

@@ -16,11 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch  # noqa: F401  (import order: torch before the GL context)
 import cv2
 import numpy as np
 
-from ..geometry import axis_angle_to_matrix
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """Pinhole projection in the OpenCV convention (x right, y down, z forward, pixel centres at integers)."""
 from __future__ import annotations
 
-import torch
 
 
 def transform_points(T, points):

@@ -70,8 +70,11 @@ def axis_angle_to_matrix(axis_angle):
 
 
 def rotation_angle_deg(R):
-    """Angle (degrees) of rotation matrices (..., 3, 3): the geodesic distance to the identity."""
+    """Angle (degrees) of rotation matrices (..., 3, 3): the geodesic distance to the identity, so the error
+    between R_e and R_g is rotation_angle_deg(R_e @ R_g^T). atan2(sin, cos) instead of arccos(cos): accurate
+    for tiny and near-180 degree angles. Numpy in (float64), numpy out."""
     R, was_numpy = _as_tensor(R)
-    cos = ((R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0)
-    a = torch.rad2deg(torch.arccos(cos))
+    cos = (R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    skew = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    a = torch.rad2deg(torch.atan2(skew.norm(dim=-1) / 2, cos))
     return a.numpy() if was_numpy else a

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .object_model import MeshError, ObjectModel
+
 log = logging.getLogger(__name__)
 UNIT_SCALE = {"mm": 1e-3, "m": 1.0}
 # A diameter outside [MIN, MAX] metres after conversion almost always means a wrong unit.
 DIAMETER_MIN_M = 0.005
 DIAMETER_MAX_M = 5.0
-
-
-class MeshError(ValueError):
-    """A mesh (or models_info) that cannot be used; the message names the file and the problem."""
 
 
 def mesh_diameter(vertices: np.ndarray) -> float:
@@ -137,8 +135,6 @@ def load_mesh(path, unit: str = "mm", obj_id: int = 0, n_points: int = 1000, inf
     unit: the unit the file is written in ('mm' for BOP models, 'm'). info: this object's entry of
     load_models_info (already in metres): diameter and symmetries. Raises MeshError naming the file."""
     import trimesh
-
-    from .library import ObjectModel
 
     path = Path(path)
     if unit not in UNIT_SCALE:

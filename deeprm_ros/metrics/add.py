@@ -1,4 +1,4 @@
-"""ADD, ADD-S and pose errors (metres, degrees), as the BOP toolkit and YCB-Video toolbox define them.
+"""ADD and ADD-S (metres), as the BOP toolkit and YCB-Video toolbox define them.
 
 Single-pose functions take (R_e, t_e, R_g, t_g, points); the `*_batch` variants take (B, 4, 4) poses and either
 one (P, 3) point set shared by the batch or (B, P, 3). Inputs may be numpy arrays or CPU torch tensors; all maths is
@@ -77,39 +77,3 @@ def add_or_adds_batch(T_e, T_g, points, symmetric) -> np.ndarray:
     if sym.any():
         out[sym] = add_s_batch(T_e[sym], T_g[sym], p[sym])
     return out
-
-
-def rotation_error_deg(R_e, R_g) -> np.ndarray:
-    """Geodesic angle between rotations (..., 3, 3), degrees.
-
-    atan2(sin, cos) of the relative rotation instead of arccos(cos): accurate for tiny and near-180 degree angles."""
-    R = _f64(R_e) @ np.swapaxes(_f64(R_g), -1, -2)
-    cos = (np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0
-    skew = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
-    sin = np.linalg.norm(skew, axis=-1) / 2.0
-    return np.degrees(np.arctan2(sin, cos))
-
-
-def translation_error_m(t_e, t_g) -> np.ndarray:
-    """Euclidean distance between translations (..., 3), metres."""
-    return np.linalg.norm(_f64(t_e) - _f64(t_g), axis=-1)
-
-
-def symmetric_pose_errors(T_e, T_g, symmetries) -> tuple[np.ndarray, np.ndarray]:
-    """Rotation (deg) and translation (m) errors of T_e against the closest symmetric equivalent of T_g.
-
-    T_e, T_g: (4, 4) or (B, 4, 4); symmetries: (S, 4, 4) object-frame transforms (identity included, as
-    ObjectModel.symmetry_transforms returns them). The equivalent poses are T_g @ S; the one minimizing the
-    rotation error is chosen and both errors are reported for it (a symmetry with an offset moves the origin).
-    """
-    T_e, T_g = _f64(T_e), _f64(T_g)
-    single = T_e.ndim == 2
-    T_e, T_g = T_e.reshape(-1, 4, 4), T_g.reshape(-1, 4, 4)
-    S = _f64(symmetries).reshape(-1, 4, 4)
-    T_sym = T_g[:, None] @ S[None]                                    # (B, S, 4, 4)
-    rot = rotation_error_deg(T_e[:, None, :3, :3], T_sym[..., :3, :3])  # (B, S)
-    best = np.argmin(rot, axis=1)
-    idx = np.arange(len(T_e))
-    r = rot[idx, best]
-    t = translation_error_m(T_e[:, :3, 3], T_sym[idx, best, :3, 3])
-    return (r[0], t[0]) if single else (r, t)

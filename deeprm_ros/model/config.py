@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from ..geometry.crop import CROP_SIZE
+
 # The paper's widths (Table 3); other phis follow the rule in `default_hidden_sizes`.
 PAPER_HIDDEN_SIZES = {0: (256, 256, 128), 2: (384, 256, 256), 3: (512, 256, 128)}
 RECURRENT_TYPES = ("lstm", "gru", "mlp")
@@ -39,7 +41,7 @@ class ModelConfig:
     phi: int = 3
     recurrent: str = "lstm"
     hidden_sizes: tuple = ()
-    input_size: tuple = (240, 320)          # (height, width) of the crops
+    input_size: tuple = CROP_SIZE           # (height, width) of the crops
     family: str = "efficientnet"            # see FAMILIES: the backbone is efficientnet_b{phi} or efficientnet_lite{phi}
     backbone: str = ""                      # timm name; '' = the family's network for phi
     reduce_channels: int = 0                # optional 1x1 conv before flattening (0 = the paper: none)

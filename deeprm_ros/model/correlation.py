@@ -1,10 +1,9 @@
 """Siamese backbone with correlation layers: a matching option beside the paper's 6-channel early fusion.
 
-Why: a linear probe of ImageNet features of demo crop pairs (bench/rotation_probe.py, docs/results/
-rotation_study.md) finds no linear trace of the rotation update in the early-fusion maps (held-out R^2 0.00),
-but R^2 0.31 (15 degrees of 3D rotation) and 0.66 (in-plane turns) in the local correlation of the two images'
-features. Early fusion has to learn that comparison from the pose loss alone, which took more samples than a
-CPU run gives; a correlation layer (FlowNetC, RAFT) hands it over at initialization.
+Why: the rotation update leaves no linear trace in the early-fusion maps of ImageNet features, but does in the
+local correlation of the two images' features; early fusion has to learn that comparison from the pose loss
+alone, and a correlation layer (FlowNetC, RAFT) hands it over at initialization (the study and its numbers:
+docs/results/rotation_study.md).
 
 Each crop goes through the same RGB EfficientNet; the cosine similarity of observed and rendered features for
 small displacements is taken at strides 8 and 16, encoded down to stride 32 and joined to both images' stride-32
@@ -12,9 +11,7 @@ maps (`appearance`) or alone. The multi-scale maps it returns (observed, rendere
 side) feed the pose path and the FlowNetS-style flow decoder alike, so the rest of DeepRM is unchanged.
 
 The stride-32 map is the correlation encoding alone by default: with both images' stride-32 features beside it,
-DeepRM's flattened top memorized 1,800 frozen-feature samples without lowering the held-out rotation error
-at all; with the correlation alone (and 16 channels after the 1x1 reduction) it lowered it by 11%
-(docs/results/rotation_study.md).
+DeepRM's flattened top memorizes its training samples instead of generalizing (docs/results/rotation_study.md).
 """
 from __future__ import annotations
 

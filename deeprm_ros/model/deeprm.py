@@ -52,6 +52,11 @@ class DeepRM(nn.Module):
     def zero_state(self, batch: int, device=None):
         return self.recurrent.zero_state(batch, device)
 
+    @property
+    def state_widths(self) -> list:
+        """Width of each recurrent state tensor (h, c per LSTM layer; h per GRU layer; none for the MLP)."""
+        return self.recurrent.state_widths
+
     def forward(self, pair: torch.Tensor, state: tuple | None = None, with_flow: bool = False) -> StepOutput:
         """pair: (B, 6, H, W) observed and rendered crops in [0, 1]."""
         features = self.backbone(pair)

@@ -20,8 +20,6 @@ def _deconv(cin: int, cout: int) -> nn.Sequential:
 
 
 class FlowDecoder(nn.Module):
-    STRIDES = (32, 16, 8, 4)
-
     def __init__(self, stage_channels: list[int]):
         super().__init__()
         # stage_channels: backbone channels at strides 2, 4, 8, 16, 32

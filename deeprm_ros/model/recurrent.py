@@ -13,13 +13,12 @@ class RecurrentStack(nn.Module):
     """normalize_input puts a LayerNorm on the flattened features and scales each layer's input
     weights by its fan-in. Without it the gates saturate: PyTorch's LSTM/GRU init scales by the
     hidden width, not the input width, so 2,560 (demo) to 102,400 (B0 240x320) flattened inputs give
-    gate pre-activations with a std of 4 to 12 and almost no gradient; a demo run learned nothing in
-    1,300 steps that way (87% of first-layer gates beyond |3|).
+    gate pre-activations with a std of 4 to 12, saturated gates and almost no gradient.
 
     normalize_every_layer also puts a LayerNorm before layers 2 and 3 and before the heads. Without it
     the signal fades layer by layer: an LSTM layer whose inputs have unit variance puts out about 0.12
-    RMS, the next one about 0.02, so the heads start on almost constant inputs. Off by default: a demo
-    run with it (and stem_init='split') did no better than the bundled model (README "The demo refiner")."""
+    RMS, the next one about 0.02, so the heads start on almost constant inputs. Off by default, on in
+    config/demo_correlation.yaml; what each choice gave is in the README's results."""
 
     def __init__(self, kind: str, in_features: int, hidden_sizes: tuple[int, int, int], normalize_input: bool = True,
                  normalize_every_layer: bool = False):
@@ -91,8 +90,9 @@ def split_state(state: tuple) -> list[tuple]:
     return [tuple(s[i:i + 1] for s in state) for i in range(state[0].shape[0])]
 
 
-def stack_states(states: list, stack: RecurrentStack, device=None) -> tuple:
-    """Batch per-object states; None entries (new objects) start from zeros."""
+def stack_states(states: list, stack, device=None) -> tuple:
+    """Batch per-object states; None entries (new objects) start from zeros. stack: anything with
+    `state_widths` and `zero_state(batch, device)`: a RecurrentStack, DeepRM, or the ONNX step model."""
     if not stack.state_widths:
         return ()
     filled = [s if s is not None else stack.zero_state(1, device) for s in states]

@@ -11,12 +11,19 @@ import os
 log = logging.getLogger(__name__)
 
 
+def _import_torch_first() -> None:
+    """torch and timm (torchvision) must be imported before an EGL context exists: imported after it, they can
+    segfault. The one place that enforces this order, so no other module needs an import for its side effect."""
+    for name in ("torch", "timm"):
+        try:
+            __import__(name)
+        except ImportError:  # a rendering-only install (the data generator) may have neither
+            pass
+
+
 def create_context():
     """A standalone EGL context (no display needed); GL 3.3 core is all the shaders need."""
-    try:  # torch (and timm) must be imported BEFORE the EGL context exists, or importing them later segfaults
-        import torch  # noqa: F401
-    except ImportError:
-        pass
+    _import_torch_first()
     try:
         import moderngl
     except ImportError as e:

@@ -120,6 +120,14 @@ def camera_matrix(msg) -> tuple[np.ndarray, bool]:
     return M, True
 
 
+def frame_camera_matrix(rgb: np.ndarray, info) -> np.ndarray:
+    """The camera matrix for an image and the CameraInfo paired with it; ValueError when they do not belong
+    together (another size) or the matrix is unusable."""
+    if (info.width, info.height) != (rgb.shape[1], rgb.shape[0]):
+        raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]} but camera_info says {info.width}x{info.height}")
+    return camera_matrix(info)[0]
+
+
 def has_distortion(msg) -> bool:
     """True when CameraInfo D has a non-zero coefficient (the raw image is distorted)."""
     d = np.asarray(msg.d, dtype=np.float64)

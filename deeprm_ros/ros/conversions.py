@@ -38,18 +38,3 @@ def matrix_to_pose(T: np.ndarray, pose_type):
     p.position.x, p.position.y, p.position.z = (float(v) for v in T[:3, 3])
     p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w = float(x), float(y), float(z), float(w)
     return p
-
-
-def parse_object_labels(pairs) -> dict:
-    """['mug:1', 'can:4'] -> {'mug': 1, 'can': 4}; numbers alone map to themselves ('4' -> 4)."""
-    out = {}
-    for item in pairs:
-        item = str(item).strip()
-        if not item:
-            continue
-        name, _, oid = item.rpartition(":") if ":" in item else (item, "", item)
-        try:
-            out[name] = int(oid)
-        except ValueError:
-            raise ValueError(f"object_labels entry '{item}' is not 'class_id:obj_id' with an integer obj_id") from None
-    return out

@@ -22,14 +22,6 @@ import numpy as np
 MIN_SCORED_FRAMES = 50  # refined frames below which a demo table is noise (at 5 Hz: 10 s of refining)
 
 
-def executable(name: str) -> str:
-    from .resources import share_dir
-    path = share_dir().parent.parent / "lib" / "deeprm_ros" / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: executable not found (build the package: bash scripts/setup.sh)")
-    return str(path)
-
-
 class Scorer:
     """Pairs refined and coarse poses with the ground truth of the same image stamp."""
 
@@ -40,7 +32,7 @@ class Scorer:
         self.refined = []     # (stamp, class_id, T)
 
     def errors(self, entries):
-        from ..evaluate import pose_errors
+        from ..metrics import pose_errors
         T_est, T_gt, ids = [], [], []
         for stamp, cls, T in entries:
             cands = self.gt.get(stamp, {}).get(cls)
@@ -52,9 +44,8 @@ class Scorer:
             ids.append(int(cls))
         if not ids:
             return None
-        sym = {o for o, m in self.models.items() if m.is_symmetric}
         ids = np.asarray(ids)
-        e, r, t = pose_errors(np.stack(T_est), np.stack(T_gt), self.models, ids, sym)
+        e, r, t = pose_errors(np.stack(T_est), np.stack(T_gt), self.models, ids)
         frames = len({stamp for stamp, cls, _ in entries if self.gt.get(stamp, {}).get(cls)})
         return e, r, t, ids, frames
 
@@ -67,7 +58,6 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="outputs/demo", help="folder for the overlay PNG and the table")
     args = parser.parse_args(argv)
 
-    import torch  # noqa: F401
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -75,13 +65,13 @@ def main(argv=None) -> int:
 
     from deeprm_ros.msg import RefinementStatus
 
-    from ..evaluate import format_table, summarize
+    from ..metrics import format_table, summarize
     from ..meshes import load_object_library
     from . import conversions as conv
     from .camera import image_to_rgb
     from .resources import default_models_dir
 
-    from .resources import loopback_ros_environment
+    from .resources import executable, loopback_ros_environment
     env, _ = loopback_ros_environment("deeprm_demo_ros_")
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "ROS_HOME", "ROS_LOG_DIR",
                                           "FASTDDS_DEFAULT_PROFILES_FILE")})

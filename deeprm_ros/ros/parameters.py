@@ -31,18 +31,29 @@ class ParameterSpec:
     read_only: bool = False                 # True: needs a node restart to change; the others apply from the next frame
 
 
-def _check_object_labels(value) -> Optional[str]:
-    seen = set()
-    for item in value:
-        class_id, sep, obj_id = str(item).strip().rpartition(":")  # as parse_object_labels reads it
+def parse_object_labels(items) -> dict[str, int]:
+    """['mug:1', 'power drill:15'] -> {'mug': 1, 'power drill': 15}: the one reading of the object_labels
+    parameter, for its check and for the node. The class_id is everything before the last ':' (it may hold
+    spaces and colons), entries are stripped; raises ValueError naming the entry."""
+    out: dict[str, int] = {}
+    for item in items:
+        class_id, sep, obj_id = str(item).strip().rpartition(":")
         # Digits that int() reads (str.isdigit() also passes e.g. '²', and lstrip('-') passed '--3': int() fails)
         if not sep or not class_id or not re.fullmatch(r"\s*-?\d+\s*", obj_id):
-            return f"entry {item!r} is not 'class_id:obj_id' (e.g. 'mug:1')"
+            raise ValueError(f"entry {item!r} is not 'class_id:obj_id' (e.g. 'mug:1')")
         if int(obj_id) < 0:
-            return f"entry {item!r}: obj_id must be >= 0"
-        if class_id in seen:
-            return f"class_id {class_id!r} appears twice"
-        seen.add(class_id)
+            raise ValueError(f"entry {item!r}: obj_id must be >= 0")
+        if class_id in out:
+            raise ValueError(f"class_id {class_id!r} appears twice")
+        out[class_id] = int(obj_id)
+    return out
+
+
+def _check_object_labels(value) -> Optional[str]:
+    try:
+        parse_object_labels(value)
+    except ValueError as e:
+        return str(e)
     return None
 
 
@@ -277,6 +288,49 @@ def declare_and_validate(node, reject_invalid_updates: bool = True, argv: Option
     return values
 
 
-def to_yaml_dict() -> dict:
-    """The defaults in the layout of config/refiner.yaml ({'/**': {'ros__parameters': {...}}})."""
-    return {"/**": {"ros__parameters": defaults()}}
+QOS_OVERRIDES_EXAMPLE = """Every input's QoS can be overridden, e.g. for a best-effort detector (topic names fully qualified):
+qos_overrides:
+  /detections:
+    subscription:
+      reliability: best_effort"""
+
+
+def refiner_yaml() -> str:
+    """config/refiner.yaml, written from PARAMETERS: every parameter with its description and limits as a comment
+    and its default, the read-only ones first. The committed file is this text (a test checks it); regenerate it
+    with `python -m deeprm_ros.ros.parameters > config/refiner.yaml` after changing the table."""
+    import textwrap
+
+    def comment(text: str, indent: str = "    ") -> list[str]:
+        return textwrap.wrap(text, 112, initial_indent=indent + "# ", subsequent_indent=indent + "# ")
+
+    def literal(spec: ParameterSpec) -> str:
+        v = spec.default
+        if spec.type == BOOL:
+            return "true" if v else "false"
+        if spec.type == STRING:
+            return "'" + str(v).replace("'", "''") + "'"
+        if spec.type == STRING_ARRAY:
+            return "[" + ", ".join("'" + str(x).replace("'", "''") + "'" for x in v) + "]"
+        return repr(float(v)) if spec.type == DOUBLE else str(int(v))
+
+    lines = ["# Parameters of the DeepRM refiner node (deeprm_ros refiner_node), written by",
+             "# `python -m deeprm_ros.ros.parameters` from deeprm_ros/ros/parameters.py (schema, ranges, checks).",
+             "# Use decimal points for float parameters (1.0, not 1).", "/**:", "  ros__parameters:"]
+    read_only = [p for p in PARAMETERS if p.read_only]
+    live = [p for p in PARAMETERS if not p.read_only]
+    lines += comment("Read-only: these need a node restart to change.")
+    for spec in read_only + [None] + live:
+        if spec is None:
+            lines += comment(QOS_OVERRIDES_EXAMPLE.splitlines()[0])
+            lines += ["    #   " + line for line in QOS_OVERRIDES_EXAMPLE.splitlines()[1:]]
+            lines += comment("Applied from the next frame when changed at run time (ros2 param set).")
+            continue
+        limits = f" Range {spec.range[0]}..{spec.range[1]}." if spec.range else ""
+        lines += comment(spec.description + limits)
+        lines.append(f"    {spec.name}: {literal(spec)}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(refiner_yaml())

@@ -31,6 +31,14 @@ def default_models_dir() -> Path:
     return share_dir() / "data" / "demo" / "models"
 
 
+def executable(name: str) -> str:
+    """lib/deeprm_ros/<name> of the install: the node programs that `ros2 run deeprm_ros <name>` starts."""
+    path = share_dir().parent.parent / "lib" / PACKAGE / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: executable not found (build the package: bash scripts/setup.sh)")
+    return str(path)
+
+
 def shared_memory_dds_profile() -> Path:
     """config/fastdds_shm.xml: Fast DDS over shared memory only, with room for whole camera images (see the file)."""
     return share_dir() / "config" / "fastdds_shm.xml"

@@ -6,7 +6,6 @@ Runs in one thread: the timer callbacks and the GL context share the main thread
 """
 from __future__ import annotations
 
-import torch  # noqa: F401  (before the GL context)
 import numpy as np
 import rclpy
 from rclpy.node import Node
@@ -16,7 +15,7 @@ from geometry_msgs.msg import Pose
 from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
 
-from ..data.perturbation import perturb_poses
+from ..data.perturbation import ROTATION_STD_DEG, TRANSLATION_STD_M, perturb_poses
 from ..data.synthetic import procedural_background
 from ..geometry import axis_angle_to_matrix
 from . import conversions as conv
@@ -63,8 +62,8 @@ class SyntheticCamera(Node):
         self.models_dir = str(d("models_dir", "").value) or str(default_models_dir())
         self.mesh_unit = str(d("mesh_unit", "mm").value)
         self.seed = int(d("seed", 0).value)
-        self.noise_rot = float(d("noise_rotation_deg", 15.0).value)
-        self.noise_trans = list(d("noise_translation_m", [0.01, 0.01, 0.05]).value)
+        self.noise_rot = float(d("noise_rotation_deg", ROTATION_STD_DEG).value)
+        self.noise_trans = list(d("noise_translation_m", list(TRANSLATION_STD_M)).value)
         self.max_frames = int(d("max_frames", 0).value)
         self.time_scale = float(d("time_scale", 1.0).value)
         for name, v in (("rate_hz", self.rate_hz), ("detection_rate_hz", self.detection_rate_hz)):

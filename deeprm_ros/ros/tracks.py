@@ -117,6 +117,21 @@ class TrackManager:
         track.pose, track.state, track.fresh = pose, state, False
         return False
 
+    def record_frame(self, tracks: list[Track], poses, states, translation_mm, rotation_deg, iterations: int,
+                     convergence_mm: float, convergence_deg: float, K, width: int, height: int):
+        """Store one frame's refinement of `tracks` (arrays in the tracks' order). Returns the tracks to publish,
+        and (track, reason) for those re-initialized from their detection instead."""
+        kept, restarted = [], []
+        for i, t in enumerate(tracks):
+            converged = bool(translation_mm[i] < convergence_mm and rotation_deg[i] < convergence_deg)
+            inside = pose_in_image(poses[i], K, width, height)
+            if self.update(t, poses[i], states[i], float(translation_mm[i]), float(rotation_deg[i]), converged,
+                           inside, iterations):
+                restarted.append((t, "left the image" if not inside else "not converging"))
+            else:
+                kept.append(t)
+        return kept, restarted
+
     def reinitialize(self, track: Track) -> None:
         track.pose = track.detection_pose.copy()
         track.state = None

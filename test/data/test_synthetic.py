@@ -1,7 +1,6 @@
 """The synthetic generator is deterministic per seed, writes the BOP layout the reader reads, and its
 ground truth agrees with its own images (masks where the objects project)."""
 import numpy as np
-import torch  # noqa: F401  (before the GL context)
 
 from deeprm_ros.data.bop import BopDataset
 from deeprm_ros.data.synthetic import SceneConfig, generate

@@ -2,7 +2,6 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from deeprm_ros.geometry import apply_pose_update, pose_update_target
 from deeprm_ros.losses import (disentangled_point_matching, flow_from_poses, multiscale_epe, point_matching_l1,
                                symmetric_pose_loss)
 

@@ -10,6 +10,5 @@ def demo_models():
 
 @pytest.fixture(scope="session")
 def demo_renderer(demo_models):
-    import torch  # noqa: F401  (before the GL context)
     from deeprm_ros.render import Renderer
     return Renderer(demo_models, 640, 480)

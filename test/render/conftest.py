@@ -20,9 +20,3 @@ def make_model(obj_id, vertices, faces, uv=None, texture=None, vertex_colors=Non
 @pytest.fixture(scope="session")
 def model_factory():
     return make_model
-
-
-@pytest.fixture(scope="session")
-def torch_first():
-    import torch  # noqa: F401  (before any EGL context, see docs/CONTRACT.md)
-    return True

@@ -5,7 +5,7 @@ import trimesh
 
 
 @pytest.fixture(scope="module")
-def metered(torch_first, model_factory):
+def metered(model_factory):
     from deeprm_ros.render import Renderer
     box = trimesh.creation.box((0.08, 0.05, 0.03))
     v, f = box.vertices, box.faces

@@ -71,7 +71,7 @@ def scene_models(model_factory):
 
 
 @pytest.fixture(scope="module")
-def renderer(torch_first, scene_models):
+def renderer(scene_models):
     from deeprm_ros.render import Renderer
     r = Renderer(scene_models, W, H, ambient=0.3)
     yield r

@@ -14,7 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 PEER = Path(__file__).with_name("exchange_peer.py")
 DEADLINE_S = 90.0

@@ -88,3 +88,14 @@ def test_command_line_parameters():
             "-p", "deeprm_refiner:tf_prefix:=a_", "-r", "image:=cam", "--", "-p", "iterations:=9",
             "--ros-args", "-p", "iterations:=5"]
     assert P.command_line_parameters(argv, "deeprm_refiner") == {"iterations": "5", "tf_prefix": "a_"}
+
+
+def test_committed_refiner_yaml_is_the_one_written_from_the_table():
+    """config/refiner.yaml is generated (`python -m deeprm_ros.ros.parameters`): the same text, so a new or
+    changed parameter cannot leave it stale; and it reads back as the defaults."""
+    import yaml
+    from pathlib import Path
+
+    committed = (Path(__file__).resolve().parents[2] / "config" / "refiner.yaml").read_text()
+    assert committed == P.refiner_yaml(), "regenerate: python -m deeprm_ros.ros.parameters > config/refiner.yaml"
+    assert yaml.safe_load(committed)["/**"]["ros__parameters"] == P.defaults()

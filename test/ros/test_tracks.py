@@ -101,3 +101,23 @@ def test_rotation_drift_beyond_the_gate_reinitializes_up_to_symmetry():
     assert abs(m.rotation_to_detection_deg(mug) - np.degrees(Rotation.from_matrix(Ra.T @ Rb).magnitude())) < 1e-6
     can.pose, can.detection_pose = turned(40, "z"), np.eye(4)
     assert m.rotation_to_detection_deg(can) < 1e-6
+
+
+def test_record_frame_keeps_converging_tracks_and_restarts_those_that_left():
+    """One frame's results: a track inside the image with updates under both thresholds is kept, converged, with
+    its new pose and state; one refined out of the image restarts at its detection, with the reason."""
+    K = np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]])
+    m = TrackManager(max_unconverged_frames=5)
+    m.associate([Detection("mug", 1, _pose(0.0)), Detection("can", 2, _pose(0.1))], stamp=0.0)
+    mug, can = sorted(m.tracks.values(), key=lambda t: t.class_id != "mug")
+    poses = np.stack([_pose(0.01), _pose(5.0)])  # the can refined 5 m sideways: outside the image
+    states = [("mug state",), ("can state",)]
+    kept, restarted = m.record_frame([mug, can], poses, states, np.array([1.0, 1.0]), np.array([0.5, 0.5]),
+                                     iterations=4, convergence_mm=2.0, convergence_deg=1.0, K=K, width=640, height=480)
+    assert kept == [mug] and mug.converged and mug.state == ("mug state",) and mug.pose[0, 3] == 0.01
+    assert mug.iterations_run == 4 and not mug.fresh
+    assert restarted == [(can, "left the image")] and can.state is None and can.fresh
+    np.testing.assert_array_equal(can.pose, can.detection_pose)
+    # Above the rotation threshold: kept, not converged.
+    kept, _ = m.record_frame([mug], poses[:1], states[:1], np.array([1.0]), np.array([1.5]), 2, 2.0, 1.0, K, 640, 480)
+    assert kept == [mug] and not mug.converged and mug.unconverged_frames == 1

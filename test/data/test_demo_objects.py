@@ -82,7 +82,7 @@ def test_models_info_matches_meshes():
     np.testing.assert_allclose(offset, [0, 0, 0])
 
 
-def test_only_the_can_looks_the_same_rotated_about_its_axis(torch_first):
+def test_only_the_can_looks_the_same_rotated_about_its_axis():
     from deeprm_ros.meshes import load_object_library
     from deeprm_ros.render import Renderer
     lib = load_object_library(COMMITTED)
