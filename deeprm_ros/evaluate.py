@@ -19,15 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.perturbation import ROTATION_STD_DEG, TRANSLATION_STD_M
+from .data.perturbation import ROTATION_STD_DEG, TRANSLATION_STD_M, perturb_poses
 
 log = logging.getLogger("deeprm_ros.evaluate")
 
 
 def initial_poses(targets, coarse=None, seed=0, rotation_std_deg=ROTATION_STD_DEG, translation_std_m=TRANSLATION_STD_M):
     """(B, 4, 4) initial poses and a (B,) mask of targets that have one."""
-    from .data.perturbation import perturb_poses
-
     T_gt = np.stack([t.T_cam_obj for t in targets])
     if coarse is None:
         rng = np.random.default_rng(seed)

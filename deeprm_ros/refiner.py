@@ -130,17 +130,20 @@ class Refiner:
         except KeyError as e:
             raise KeyError(f"unknown object id {e.args[0]}: known ids {sorted(self.box_points)}") from None
 
-    def render_and_crop(self, obs, K, T_in, obj_ids, image_index=None, with_depth: bool = False, timer=None):
+    def render_and_crop(self, obs, K, T_in, obj_ids, image_index=None, with_depth: bool = False, timer=None,
+                        points=None):
         """The network's input for poses T_in: the CosyPose box of each object, the object rendered there
         and the same crop of the observed image, as one (B, 6, h, w) pair in [0, 1]; plus the record
         (box, K_crop, and with_depth the rendered depth and mask that flow targets need).
-        obs: (N, 3, H, W) float images; image_index (B,) which image each object is in (default: i -> i)."""
+        obs: (N, 3, H, W) float images; image_index (B,) which image each object is in (default: i -> i);
+        points: the objects' box points (`_points_of(obj_ids)`), which `run` stacks once for all iterations."""
         dev = self.device
         timer = timer or StageTimer(dev)
-        if image_index is None:
-            image_index = torch.arange(T_in.shape[0], device=dev)
+        image_index = torch.arange(T_in.shape[0], device=dev) if image_index is None \
+            else torch.as_tensor(image_index, device=dev)
+        points = self._points_of(obj_ids) if points is None else points
         with timer("render"):
-            boxes = deepim_boxes(K, self._points_of(obj_ids), T_in, out_size=self.crop_size)
+            boxes = deepim_boxes(K, points, T_in, out_size=self.crop_size)
             K_crop = crop_intrinsics(K, boxes, self.crop_size)
             T_np = T_in.cpu().numpy()
             if self.render_full_frame:
@@ -148,7 +151,7 @@ class Refiner:
             else:
                 rgb, depth = self.renderer.render_each(K_crop.cpu().numpy(), obj_ids, T_np, size=self.crop_size)
         with timer("crop"):
-            obs_crop = crop_and_resize(obs, boxes, self.crop_size, torch.as_tensor(image_index, device=dev))
+            obs_crop = crop_and_resize(obs, boxes, self.crop_size, image_index)
             rend = _to_image_tensor(rgb, dev)
             d = torch.as_tensor(depth, device=dev).unsqueeze(1)
             rend_crop = crop_and_resize(rend, boxes, self.crop_size) if self.render_full_frame else rend
@@ -193,6 +196,9 @@ class Refiner:
         K = torch.as_tensor(K, dtype=torch.float32, device=dev)
         T = torch.as_tensor(poses, dtype=torch.float32, device=dev)
         obj_ids = np.asarray(obj_ids, dtype=np.int64)
+        points = self._points_of(obj_ids)
+        if image_index is not None:
+            image_index = torch.as_tensor(image_index, device=dev)
         if isinstance(state, list):
             from .model import stack_states
             state = stack_states(state, self.model, dev) if any(s is not None for s in state) else None
@@ -202,7 +208,8 @@ class Refiner:
         with torch.enable_grad() if train else torch.no_grad():
             for _ in range(n_iterations):
                 T_in = T.detach()
-                pair, record = self.render_and_crop(obs, K, T_in, obj_ids, image_index, with_depth=train, timer=timer)
+                pair, record = self.render_and_crop(obs, K, T_in, obj_ids, image_index, with_depth=train, timer=timer,
+                                                    points=points)
                 with timer("network"):
                     step = self._step(pair, state, train)
                 with timer("update"):

@@ -37,7 +37,7 @@ DEFAULTS = {
         "max_seconds": 0,    # stop (with a checkpoint) after this much wall time; 0 = no limit; resumable
         "init_weights": "",  # a checkpoint folder (e.g. the bundled one) to start from when not resuming
         # Keep BatchNorm's running statistics (ImageNet's, with model.pretrained) instead of each step's crops:
-        # small batches per process, and a data-parallel step then equals one process on the whole batch.
+        # for small batches per process; a crop's step then no longer depends on the other crops of its process.
         "freeze_batchnorm": False,
     },
 }

@@ -6,7 +6,8 @@ reader serves BOP datasets and the user's own objects.
 Each image: 2 to 5 objects (instances may repeat) at random poses clustered so that they occlude each
 other, a random light (direction, colour, ambient), a background (procedural texture, or a random
 crop of an image from --backgrounds), camera intrinsics jitter, then sensor effects (blur, noise).
-Image i depends only on (seed, i): generation is deterministic and can be split across processes.
+Image i depends only on (seed, i): generation is deterministic, can be split across processes (--first-image)
+and resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
+from .generation import Frame
 
 @dataclass
 class SceneConfig:
@@ -121,8 +122,8 @@ def sensor_effects(rng, img: np.ndarray, cfg: SceneConfig) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def make_image(renderer, models, rng, cfg: SceneConfig, backgrounds=None):
-    """One synthetic frame: (rgb, depth, K, [(obj_id, T)], instance map, per-object full masks)."""
+def make_frame(renderer, models, rng, cfg: SceneConfig, backgrounds=None) -> Frame:
+    """One synthetic frame: objects lit by one light over a background, with sensor effects."""
     K = random_camera(rng, cfg)
     diam = {oid: m.diameter for oid, m in models.items()}
     objects = random_placements(rng, cfg, K, sorted(models), diam)
@@ -137,81 +138,38 @@ def make_image(renderer, models, rng, cfg: SceneConfig, backgrounds=None):
     fg = out.instance >= 0
     rgb = np.where(fg[..., None], out.rgb, bg)
     rgb = sensor_effects(rng, rgb, cfg)
-    _, alone_depth = renderer.render_each(np.repeat(K[None], len(objects), 0), np.array([o for o, _ in objects]),
-                                          np.stack([T for _, T in objects]))
-    return rgb, out.depth, K, objects, out.instance, alone_depth > 0
+    return Frame(rgb=rgb, depth=out.depth, K=K, objects=objects, instance=out.instance)
 
 
-def _bbox(mask) -> list:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return [-1, -1, -1, -1]
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+def list_images(folder) -> list[Path]:
+    """The .jpg/.png images under a folder (backgrounds, textures), or a ValueError naming the folder."""
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not paths:
+        raise ValueError(f"{folder}: no .jpg/.png images")
+    return paths
 
 
 def generate(models_dir, out_root, split: str, n_images: int, seed: int, mesh_unit: str = "mm",
              backgrounds_dir=None, cfg: SceneConfig | None = None, first_image: int = 0, progress: bool = True):
-    """Write images [first_image, first_image + n_images) of the dataset defined by (models, seed)."""
-    from tqdm import tqdm
-
+    """Write images [first_image, first_image + n_images) of the dataset defined by (models, seed); images
+    already written are skipped (a rerun resumes)."""
     from ..meshes import load_object_library
     from ..render import Renderer
-    from .bop_writer import BopWriter
+    from .generation import copy_models, generate_images
 
     cfg = cfg or SceneConfig()
     models = load_object_library(models_dir, unit=mesh_unit)
-    backgrounds = None
-    if backgrounds_dir:
-        backgrounds = sorted(p for p in Path(backgrounds_dir).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        if not backgrounds:
-            raise ValueError(f"{backgrounds_dir}: no .jpg/.png images for backgrounds")
+    backgrounds = list_images(backgrounds_dir) if backgrounds_dir else None
     out_root = Path(out_root)
-    _link_models(Path(models_dir), out_root / "models")
+    copy_models(Path(models_dir), out_root)
     renderer = Renderer(models, width=cfg.width, height=cfg.height)
-    writer = BopWriter(out_root, split)
-    targets = []
-    for i in tqdm(range(first_image, first_image + n_images), desc=f"generate {split}", disable=not progress,
-                  dynamic_ncols=True):
-        rng = np.random.default_rng([seed, i])
-        rgb, depth, K, objects, instance, full_masks = make_image(renderer, models, rng, cfg, backgrounds)
-        scene_id, im_id = i // cfg.images_per_scene, i % cfg.images_per_scene
-        gts, infos, masks = [], [], []
-        for k, (oid, T) in enumerate(objects):
-            visib = instance == k
-            n_all, n_vis = int(full_masks[k].sum()), int(visib.sum())
-            gts.append({"obj_id": oid, "cam_R_m2c": T[:3, :3].reshape(-1).tolist(),
-                        "cam_t_m2c": (T[:3, 3] * 1000.0).tolist()})
-            infos.append({"bbox_obj": _bbox(full_masks[k]), "bbox_visib": _bbox(visib), "px_count_all": n_all,
-                          "px_count_valid": n_all, "px_count_visib": n_vis,
-                          "visib_fract": float(n_vis / n_all) if n_all else 0.0})
-            masks.append(visib)
-            if n_all and n_vis / n_all >= 0.1:
-                targets.append((scene_id, im_id, oid))
-        writer.add_image(scene_id, im_id, rgb=rgb, depth=depth, K=K, gts=gts, gt_infos=infos, masks_visib=masks)
-    writer.close()
-    if split.startswith("test"):
-        _write_targets(out_root / "test_targets_bop19.json", targets)
+    try:
+        generate_images(out_root, split, seed, first_image, n_images, cfg.images_per_scene,
+                        lambda rng, i: make_frame(renderer, models, rng, cfg, backgrounds), renderer,
+                        desc=f"generate {split}", progress=progress)
+    finally:
+        renderer.release()
     return out_root
-
-
-def _link_models(src: Path, dst: Path):
-    """The dataset's models/ folder: a copy of the source models (so the dataset stands alone)."""
-    import shutil
-    if dst.exists():
-        return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src, dst)
-
-
-def _write_targets(path: Path, targets):
-    counts = {}
-    for t in targets:
-        counts[t] = counts.get(t, 0) + 1
-    old = json.loads(path.read_text()) if path.exists() else []
-    keep = {(o["scene_id"], o["im_id"], o["obj_id"]): o for o in old}
-    for (s, i, o), c in counts.items():
-        keep[(s, i, o)] = {"scene_id": s, "im_id": i, "obj_id": o, "inst_count": c}
-    path.write_text(json.dumps(sorted(keep.values(), key=lambda d: (d["scene_id"], d["im_id"], d["obj_id"]))))
 
 
 def main(argv=None) -> int:

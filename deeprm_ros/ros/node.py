@@ -6,8 +6,9 @@ run side by side (a reentrant callback group); the reset service, which waits fo
 own, so that waiting holds up neither the inputs nor the parameter services. One worker thread owns the GL
 context, the network and the tracks, and refines the newest frame (a queue of one: a frame that arrives
 while another waits replaces it and is counted as dropped). What the node does with a frame is in modules of
-their own, tested without rclpy: detection_filter (which detections count), tracks, the Refiner, messages. When the worker stops (its backend cannot be
-built), the node reports ERROR on /diagnostics and the process exits with status 1.
+their own, tested without rclpy: detection_filter (which detections count), tracks, the Refiner, messages.
+When the worker stops (its backend cannot be built), the node reports ERROR on /diagnostics and the process
+exits with status 1.
 
 Parameters that are not read-only apply from the next frame after `ros2 param set`.
 """

@@ -317,18 +317,17 @@ def refiner_yaml() -> str:
     lines = ["# Parameters of the DeepRM refiner node (deeprm_ros refiner_node), written by",
              "# `python -m deeprm_ros.ros.parameters` from deeprm_ros/ros/parameters.py (schema, ranges, checks).",
              "# Use decimal points for float parameters (1.0, not 1).", "/**:", "  ros__parameters:"]
-    read_only = [p for p in PARAMETERS if p.read_only]
-    live = [p for p in PARAMETERS if not p.read_only]
-    lines += comment("Read-only: these need a node restart to change.")
-    for spec in read_only + [None] + live:
-        if spec is None:
-            lines += comment(QOS_OVERRIDES_EXAMPLE.splitlines()[0])
-            lines += ["    #   " + line for line in QOS_OVERRIDES_EXAMPLE.splitlines()[1:]]
-            lines += comment("Applied from the next frame when changed at run time (ros2 param set).")
-            continue
-        limits = f" Range {spec.range[0]}..{spec.range[1]}." if spec.range else ""
-        lines += comment(spec.description + limits)
-        lines.append(f"    {spec.name}: {literal(spec)}")
+    def block(heading: str, read_only: bool) -> list[str]:
+        out = comment(heading)
+        for spec in (s for s in PARAMETERS if s.read_only == read_only):
+            limits = f" Range {spec.range[0]}..{spec.range[1]}." if spec.range else ""
+            out += comment(spec.description + limits) + [f"    {spec.name}: {literal(spec)}"]
+        return out
+
+    qos_heading, *qos_example = QOS_OVERRIDES_EXAMPLE.splitlines()
+    lines += block("Read-only: these need a node restart to change.", read_only=True)
+    lines += comment(qos_heading) + ["    #   " + line for line in qos_example]
+    lines += block("Applied from the next frame when changed at run time (ros2 param set).", read_only=False)
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,123 @@
+"""The loop both dataset generators share (raster: data/synthetic.py, path traced: data/pbr.py): images in
+ranges, deterministic per (seed, image), resumable, in the BOP layout with BOP's own gt_info, models/ and
+models_eval/, and test targets.
+
+A generator supplies `make_frame(rng, index) -> Frame`; everything written about a frame (poses in mm, visible
+masks, gt_info, depth) is derived here the same way for both.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .bop_writer import BopWriter, gt_entry
+from .gt_info import full_silhouettes, gt_info_entries
+
+MIN_TARGET_VISIB_FRACT = 0.1   # BOP's test targets: objects at least 10% visible
+FLUSH_EVERY = 25               # images between json flushes (what an interrupted run can lose)
+
+
+@dataclass
+class Frame:
+    """One generated image. instance (H, W) int: index into `objects` (the annotated objects), -1 or any index
+    >= len(objects) (distractors, floor) for everything else."""
+    rgb: np.ndarray                # (H, W, 3) uint8
+    depth: np.ndarray              # (H, W) float metres, 0 = none
+    K: np.ndarray                  # (3, 3)
+    objects: list                  # [(obj_id, T_cam_obj (4, 4) metres)]
+    instance: np.ndarray
+
+
+def annotate(renderer, frame: Frame) -> tuple[list, list, list]:
+    """scene_gt entries, scene_gt_info entries and visible masks of a frame (renderer: the project's rasterizer
+    holding the objects, for BOP's full silhouettes)."""
+    h, w = frame.instance.shape
+    visible = [frame.instance == k for k in range(len(frame.objects))]
+    large = full_silhouettes(renderer, frame.K, frame.objects, w, h)
+    infos = gt_info_entries(large, visible, frame.depth, w, h)
+    gts = [gt_entry(oid, T) for oid, T in frame.objects]
+    return gts, infos, visible
+
+
+def copy_models(models_dir, out_root) -> None:
+    """The dataset's models/ and models_eval/ (BOP's evaluation scripts read the latter): copies of the source
+    models, so the dataset stands alone. Meshes that are not PLY are converted for models_eval/ (BOP reads PLY)."""
+    import trimesh
+
+    src, out_root = Path(models_dir), Path(out_root)
+    for name in ("models", "models_eval"):
+        dst = out_root / name
+        if dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        if name == "models_eval":
+            for obj in tmp.glob("obj_*.obj"):
+                if not obj.with_suffix(".ply").exists():
+                    trimesh.load(obj, force="mesh", process=False).export(obj.with_suffix(".ply"))
+        try:
+            tmp.rename(dst)
+        except OSError:  # another process got there first
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_test_targets(out_root, split: str) -> Path:
+    """test_targets_bop19.json listing every (scene, image, object) with an instance at least 10% visible,
+    rebuilt from the split's json files (so parallel ranges need no coordination)."""
+    out_root = Path(out_root)
+    counts: dict[tuple, int] = {}
+    for scene in sorted(p for p in (out_root / split).iterdir() if p.is_dir()):
+        gt_path, info_path = scene / "scene_gt.json", scene / "scene_gt_info.json"
+        if not gt_path.exists() or not info_path.exists():
+            continue
+        gt, info = json.loads(gt_path.read_text()), json.loads(info_path.read_text())
+        for im, entries in gt.items():
+            for e, inf in zip(entries, info.get(im, [])):
+                if inf["visib_fract"] >= MIN_TARGET_VISIB_FRACT:
+                    key = (int(scene.name), int(im), int(e["obj_id"]))
+                    counts[key] = counts.get(key, 0) + 1
+    path = out_root / "test_targets_bop19.json"
+    with open(out_root / ".targets.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path.write_text(json.dumps([{"scene_id": s, "im_id": i, "obj_id": o, "inst_count": c}
+                                    for (s, i, o), c in sorted(counts.items())]))
+    return path
+
+
+def generate_images(out_root, split: str, seed: int, first_image: int, n_images: int, images_per_scene: int,
+                    make_frame: Callable, renderer, desc: str, progress: bool = True) -> int:
+    """Images [first_image, first_image + n_images) of the split; image i is made by make_frame with the
+    generator np.random.default_rng([seed, i]) alone, so any range can run in any process and a rerun skips
+    the images already written (resuming). Returns the number of images made now."""
+    from tqdm import tqdm
+
+    writer = BopWriter(out_root, split)
+    done_by_scene: dict[int, set] = {}
+    made = 0
+    todo = range(first_image, first_image + n_images)
+    with tqdm(todo, desc=desc, disable=not progress, dynamic_ncols=True) as bar:
+        for i in bar:
+            scene_id, im_id = divmod(i, images_per_scene)
+            if scene_id not in done_by_scene:
+                done_by_scene[scene_id] = writer.written_images(scene_id)
+            if im_id in done_by_scene[scene_id]:
+                continue
+            frame = make_frame(np.random.default_rng([seed, i]), i)
+            gts, infos, masks = annotate(renderer, frame)
+            writer.add_image(scene_id, im_id, rgb=frame.rgb, depth=frame.depth, K=frame.K, gts=gts,
+                             gt_infos=infos, masks_visib=masks)
+            made += 1
+            if made % FLUSH_EVERY == 0:
+                writer.flush()
+    writer.close()
+    if split.startswith("test"):
+        write_test_targets(out_root, split)
+    return made
