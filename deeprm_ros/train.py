@@ -89,6 +89,7 @@ def median_rotation_errors_deg(out, T_gt, syms) -> list[float]:
 def train(config: dict, out_dir: Path, resume: bool) -> Path:
     from tqdm import tqdm
 
+    from .data.augmentation import Augmentation
     from .data.batches import BatchSampler, points_tensor, symmetry_tensor
     from .data.bop import BopDataset, resolve_models_dir
     from .meshes import load_object_library
@@ -116,7 +117,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         ds = BopDataset(root, split)
         samplers.append(BatchSampler(ds, dcfg["images_per_batch"], dcfg["objects_per_image"], dcfg["min_visib_fract"],
                                      pcfg["rotation_std_deg"], pcfg["translation_std_m"], set(models),
-                                     dcfg["cache_images"], pcfg["rotation_model"]))
+                                     dcfg["cache_images"], pcfg["rotation_model"],
+                                     Augmentation.from_config(dcfg["augmentation"])))
     first = samplers[0].sample(tcfg["seed"], rank, 0)
     height, width = first.images.shape[1:3]
 

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import yaml
 
+from .data.augmentation import Augmentation
 from .data.perturbation import ROTATION_STD_DEG, TRANSLATION_STD_M
 from .meshes.object_model import N_CONTINUOUS_SYMMETRIES
 
+AUGMENTATION_DEFAULTS = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+                         for f in fields(Augmentation) if not f.name.startswith("_")}
 DEFAULTS = {
     "model": {},  # ModelConfig fields
     "data": {
@@ -21,6 +25,9 @@ DEFAULTS = {
         "images_per_batch": 16,
         "objects_per_image": 4,
         "cache_images": False,      # keep decoded images in memory (small datasets)
+        # CosyPose-style augmentation of the observed image (data/augmentation.py): enabled, then for each of
+        # blur, sharpness, contrast, brightness, color, noise, background: a probability (_p) and a range
+        "augmentation": AUGMENTATION_DEFAULTS,
     },
     # rotation_model: rms | deepim_euler | inplane | axes (then rotation_std_deg is [x, y, z]); data/perturbation.py
     "perturbation": {"rotation_std_deg": ROTATION_STD_DEG, "translation_std_m": list(TRANSLATION_STD_M),

@@ -31,8 +31,9 @@ class BatchSampler:
 
     def __init__(self, dataset, images_per_batch: int, objects_per_image: int, min_visib_fract: float,
                  rotation_std_deg, translation_std_m, known_obj_ids, cache_images: bool = False,
-                 rotation_model: str = "rms"):
+                 rotation_model: str = "rms", augmentation=None):
         self.dataset = dataset
+        self.augmentation = augmentation  # data.augmentation.Augmentation, or None
         self.images_per_batch = images_per_batch
         self.objects_per_image = objects_per_image
         self.rotation_std_deg = rotation_std_deg
@@ -40,7 +41,9 @@ class BatchSampler:
         self.translation_std_m = tuple(translation_std_m)
         self.cache = {} if cache_images else None
         per_image = defaultdict(list)
+        self.annotated = defaultdict(list)  # every annotated instance of an image (background replacement)
         for rec in dataset.samples:
+            self.annotated[(rec.scene_id, rec.im_id)].append(rec.gt_index)
             if rec.visib_fract >= min_visib_fract and rec.obj_id in known_obj_ids:
                 per_image[(rec.scene_id, rec.im_id)].append(rec)
         self.keys = sorted(per_image)
@@ -59,14 +62,34 @@ class BatchSampler:
             self.cache[key] = img
         return img
 
+    def _objects_mask(self, key) -> np.ndarray:
+        ckey = ("mask",) + key
+        if self.cache is not None and ckey in self.cache:
+            return self.cache[ckey]
+        mask = np.any([self.dataset.load_mask_visib(*key, g) for g in self.annotated[key]], axis=0)
+        if self.cache is not None:
+            self.cache[ckey] = mask
+        return mask
+
+    def _observed(self, key, seed: int, step: int, slot: int) -> np.ndarray:
+        """The image, augmented when augmentation is on, from its own generator (seed, step, slot, 1): turning
+        augmentation on changes no image, object or initial pose that is drawn."""
+        img = self._image(key)
+        aug = self.augmentation
+        if aug is None or not aug.enabled:
+            return img
+        mask = self._objects_mask(key) if aug.needs_masks else None
+        return aug(img, np.random.default_rng([seed, step, slot, 1]), mask)
+
     def sample(self, seed: int, rank: int, step: int) -> Batch:
         images, index, Ks, ids, poses, inits = [], [], [], [], [], []
         for n in range(self.images_per_batch):
-            rng = np.random.default_rng([seed, step, rank * self.images_per_batch + n])
+            slot = rank * self.images_per_batch + n
+            rng = np.random.default_rng([seed, step, slot])
             key = self.keys[int(rng.integers(len(self.keys)))]
             recs = self.per_image[key]
             pick = rng.choice(len(recs), size=min(self.objects_per_image, len(recs)), replace=False)
-            images.append(self._image(key))
+            images.append(self._observed(key, seed, step, slot))
             T_gt = np.stack([recs[p].T_cam_obj for p in pick]).astype(np.float64)
             for p in pick:
                 index.append(n)

@@ -60,3 +60,41 @@ def test_pose_errors_take_the_translation_at_the_nearest_symmetric_pose():
     assert adds[0] == pytest.approx(0.0, abs=1e-9) and rot[0] == pytest.approx(0.0, abs=1e-6)
     assert trans[0] == pytest.approx(0.0, abs=1e-9)
     assert np.linalg.norm(T_e[:3, 3] - T_g[:3, 3]) == pytest.approx(0.02, abs=1e-9)  # the origins are 2 cm apart
+
+
+def test_continuous_symmetry_error_is_exact_not_quantized():
+    """A can about an axis through (0.01, 0, 0): an estimate turned by an arbitrary angle about that axis and then
+    tilted by 3 degrees is exactly 3 degrees and 0 m off (64 sampled steps would say up to 2.8 degrees more), and
+    the exact answer equals a brute-force search over 200,000 angles, with a discrete flip as well."""
+    from deeprm_ros.metrics.pose_errors import nearest_about_axis
+
+    axis, offset = np.array([0.0, 0.0, 1.0]), np.array([0.01, 0.0, 0.0])
+
+    def about_axis(angle_deg):
+        R = Rotation.from_rotvec(np.radians(angle_deg) * axis).as_matrix()
+        return _T(R, offset - R @ offset)
+
+    T_g = _T(Rotation.from_euler("xyz", [15, -40, 70], degrees=True).as_matrix(), [0.02, 0.03, 0.5])
+    T_e = T_g @ about_axis(2.81) @ _T(Rotation.from_euler("x", 3, degrees=True).as_matrix(), [0, 0, 0])
+    r, t = symmetric_pose_errors(T_e, T_g, np.eye(4)[None], [(axis, offset)])
+    assert r == pytest.approx(3.0, abs=1e-9) and t == pytest.approx(0.0, abs=1e-12)
+    r64, _ = symmetric_pose_errors(T_e, T_g, np.stack([about_axis(k * 360 / 64) for k in range(64)]))
+    assert r64 > 3.5  # what sampling reports for the same estimate
+
+    flip = _T(Rotation.from_euler("x", 180, degrees=True).as_matrix(), [0, 0, 0])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        T_e = _T(Rotation.random(random_state=rng).as_matrix(), rng.normal(0, 0.05, 3))
+        exact, _ = symmetric_pose_errors(T_e, T_g, np.stack([np.eye(4), flip]), [(axis, offset)])
+        angles = np.radians(np.linspace(0, 360, 200_000, endpoint=False))
+        R_axis = Rotation.from_rotvec(angles[:, None] * axis).as_matrix()         # (N, 3, 3)
+        brute = min(np.degrees(Rotation.from_matrix(
+            T_e[:3, :3] @ np.swapaxes(T_g[:3, :3] @ R_axis @ S[:3, :3], -1, -2)).magnitude()).min()
+            for S in (np.eye(4), flip))
+        assert exact == pytest.approx(brute, abs=1e-3)
+        assert exact <= brute + 1e-9
+    # the closed form's pose is itself a symmetric equivalent: turned about the axis through the offset
+    T_near = nearest_about_axis(T_e, T_g, axis, offset)
+    C = np.linalg.inv(T_g) @ T_near
+    np.testing.assert_allclose(C[:3, :3] @ axis, axis, atol=1e-12)
+    np.testing.assert_allclose(C[:3, :3] @ offset + C[:3, 3], offset, atol=1e-12)
