@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .bop_writer import BopWriter, gt_entry
-from .gt_info import full_silhouettes, gt_info_entries
+from .gt_info import full_silhouettes, gt_info_entries, visible_inside_silhouettes
 
 MIN_TARGET_VISIB_FRACT = 0.1   # BOP's test targets: objects at least 10% visible
 FLUSH_EVERY = 25               # images between json flushes (what an interrupted run can lose)
@@ -38,8 +38,8 @@ def annotate(renderer, frame: Frame) -> tuple[list, list, list]:
     """scene_gt entries, scene_gt_info entries and visible masks of a frame (renderer: the project's rasterizer
     holding the objects, for BOP's full silhouettes)."""
     h, w = frame.instance.shape
-    visible = [frame.instance == k for k in range(len(frame.objects))]
     large = full_silhouettes(renderer, frame.K, frame.objects, w, h)
+    visible = visible_inside_silhouettes([frame.instance == k for k in range(len(frame.objects))], large)
     infos = gt_info_entries(large, visible, frame.depth, w, h)
     gts = [gt_entry(oid, T) for oid, T in frame.objects]
     return gts, infos, visible
@@ -67,6 +67,47 @@ def copy_models(models_dir, out_root) -> None:
             tmp.rename(dst)
         except OSError:  # another process got there first
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def refresh_gt_info(root, split: str, mesh_unit: str = "mm", progress: bool = True) -> int:
+    """Recompute scene_gt_info.json and mask_visib/ of an existing split from its scene_gt poses and visible
+    masks, as this module writes them now (for datasets made by an earlier version; nothing is re-rendered
+    but the objects' silhouettes). Returns the number of images."""
+    import cv2
+    from tqdm import tqdm
+
+    from ..meshes import load_object_library
+    from ..render import Renderer
+    from .bop import BopDataset
+
+    ds = BopDataset(root, split)
+    models = load_object_library(Path(root) / "models", unit=mesh_unit)
+    by_image: dict[tuple, list] = {}
+    for rec in ds.samples:
+        by_image.setdefault((rec.scene_id, rec.im_id), []).append(rec)
+    first = next(iter(by_image))
+    h, w = ds.load_image(*first).shape[:2]
+    renderer = Renderer(models, width=w, height=h)
+    try:
+        for (scene_id, im_id), recs in tqdm(sorted(by_image.items()), desc=f"gt_info {split}", disable=not progress):
+            recs = sorted(recs, key=lambda r: r.gt_index)
+            objects = [(r.obj_id, r.T_cam_obj) for r in recs]
+            large = full_silhouettes(renderer, recs[0].K, objects, w, h)
+            visible = visible_inside_silhouettes([ds.load_mask_visib(scene_id, im_id, r.gt_index) for r in recs],
+                                                 large)
+            depth = ds.load_depth(scene_id, im_id)
+            scene_dir = Path(root) / split / f"{scene_id:06d}"
+            for r, m in zip(recs, visible):
+                cv2.imwrite(str(scene_dir / "mask_visib" / f"{im_id:06d}_{r.gt_index:06d}.png"), m.astype(np.uint8) * 255)
+            info_path = scene_dir / "scene_gt_info.json"
+            info = json.loads(info_path.read_text())
+            info[str(im_id)] = gt_info_entries(large, visible, depth, w, h)
+            info_path.write_text(json.dumps(info))
+    finally:
+        renderer.release()
+    if split.startswith("test"):
+        write_test_targets(root, split)
+    return len(by_image)
 
 
 def write_test_targets(out_root, split: str) -> Path:
@@ -121,3 +162,21 @@ def generate_images(out_root, split: str, seed: int, first_image: int, n_images:
     if split.startswith("test"):
         write_test_targets(out_root, split)
     return made
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Recompute scene_gt_info.json and mask_visib/ of a generated split "
+                                            "as the current generators write them (no image is re-rendered)")
+    p.add_argument("root")
+    p.add_argument("--split", required=True)
+    p.add_argument("--mesh-unit", default="mm", choices=["mm", "m"])
+    args = p.parse_args(argv)
+    n = refresh_gt_info(args.root, args.split, args.mesh_unit)
+    print(f"{args.root} {args.split}: gt_info of {n} images recomputed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -38,6 +38,16 @@ def full_silhouettes(renderer, K, objects, width: int, height: int) -> np.ndarra
     return depth > 0
 
 
+def visible_inside_silhouettes(visible_masks, silhouettes_large) -> list[np.ndarray]:
+    """Each visible mask restricted to its object's own silhouette (the image part of the large render), as BOP
+    derives its visibility from that render: the two rasterizations of one object differ by a pixel on the
+    outline, which would otherwise make px_count_visib exceed px_count_all."""
+    if len(visible_masks) == 0:
+        return []
+    h, w = np.asarray(visible_masks[0]).shape
+    return [np.asarray(v, bool) & large[h:2 * h, w:2 * w] for v, large in zip(visible_masks, silhouettes_large)]
+
+
 def gt_info_entries(silhouettes_large, visible_masks, depth, width: int, height: int) -> list[dict]:
     """One scene_gt_info entry per object. silhouettes_large: from full_silhouettes; visible_masks (N, H, W)
     bool; depth (H, W) the image's depth (0 = no measurement)."""

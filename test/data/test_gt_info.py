@@ -98,3 +98,23 @@ def test_generation_resumes_and_parallel_ranges_make_the_same_dataset(tmp_path):
             assert a == b, (scene, name)
     assert json.loads((tmp_path / "one" / "test_targets_bop19.json").read_text()) == \
         json.loads((tmp_path / "two" / "test_targets_bop19.json").read_text())
+
+
+def test_visible_masks_lie_inside_the_silhouettes_and_a_refresh_changes_nothing(tmp_path):
+    """px_count_visib <= px_count_all for every instance of 640x480 raster images (the visible mask is cut to
+    the object's own silhouette, as BOP's is), and refresh_gt_info recomputes exactly what generation wrote."""
+    import json
+
+    from deeprm_ros.data.bop import BopDataset
+    from deeprm_ros.data.generation import refresh_gt_info
+    from deeprm_ros.data.synthetic import generate
+
+    generate(default_models_dir(), tmp_path, "test", 5, seed=1, first_image=35, progress=False)  # 37: an outline pixel
+    path = tmp_path / "test" / "000000" / "scene_gt_info.json"
+    written = json.loads(path.read_text())
+    assert all(e["px_count_visib"] <= e["px_count_all"] for im in written.values() for e in im)
+    assert check_split(tmp_path, "test") == []
+    masks = [BopDataset(tmp_path, "test").load_mask_visib(0, 37, k) for k in range(2)]
+    assert refresh_gt_info(tmp_path, "test", progress=False) == 5
+    assert json.loads(path.read_text()) == written
+    assert all(np.array_equal(m, BopDataset(tmp_path, "test").load_mask_visib(0, 37, k)) for k, m in enumerate(masks))
