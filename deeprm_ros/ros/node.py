@@ -118,6 +118,11 @@ class RefinerNode(Node):
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self.worker = threading.Thread(target=self._work, name="deeprm_worker", daemon=True)
         self.worker.start()
+        self.get_logger().info(
+            f"ready: checkpoint {self.checkpoint}, {len(self.models)} objects from {self.models_dir} "
+            f"(labels {dict(sorted(self.labels.items()))}), backend {p['backend']} on {p['device']}, "
+            f"{p['iterations']} iterations ({p['tracking_iterations']} when tracking); waiting for "
+            f"{self.image_topic}, {self.resolve_topic_name('camera_info')} and {self.resolve_topic_name('detections')}")
 
     # ---- callbacks: store and return -------------------------------------------------------------
     def _on_image(self, msg):
@@ -254,6 +259,10 @@ class RefinerNode(Node):
                 self.throttle.warn(f"reinit:{t.track_id}", f"track {t.track_id} ({t.class_id}) re-initialized "
                                                            f"from its detection ({why})")
         total_ms = (time.perf_counter() - t0) * 1e3
+        self.get_logger().debug(
+            f"frame {stamp:.3f}: {len(tracks)} tracks refined in {total_ms:.1f} ms (render "
+            f"{timings.get('render', 0.0):.1f}, network {timings.get('network', 0.0):.1f}); "
+            + ", ".join(f"{r.class_id}#{r.track_id} {'converged' if r.converged else 'moving'}" for r in results))
         self._publish(msg, rgb, K, results, timings, total_ms)
         latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
         self.health.frame_refined(time.monotonic(), total_ms, latency_ms, len(results))
