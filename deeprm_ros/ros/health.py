@@ -51,9 +51,12 @@ class HealthMonitor:
             self._dropped.append(now)
             self.dropped_total += 1
 
-    def frame_refined(self, now: float, refine_ms: float, latency_ms: float, objects: int) -> None:
+    def frame_refined(self, now: float, refine_ms: float, latency_ms: float | None, objects: int) -> None:
+        """latency_ms None: not measurable (simulation time before the first /clock message); left out of the
+        mean instead of a sample against time 0."""
         with self._lock:
-            self._frames.append((now, float(refine_ms), float(latency_ms), int(objects)))
+            self._frames.append((now, float(refine_ms), None if latency_ms is None else float(latency_ms),
+                                 int(objects)))
             self._last_success = now
 
     def backend_failed(self, now: float, text: str) -> None:
@@ -75,7 +78,7 @@ class HealthMonitor:
                 "images per second (input)": f"{len(self._received) / span:.2f}",
                 "refine time mean (ms)": f"{_mean([f[1] for f in frames]):.1f}",
                 "refine time max (ms)": f"{max((f[1] for f in frames), default=0.0):.1f}",
-                "latency stamp to result mean (ms)": f"{_mean([f[2] for f in frames]):.1f}",
+                "latency stamp to result mean (ms)": f"{_mean([f[2] for f in frames if f[2] is not None]):.1f}",
                 f"dropped images (last {span:g} s)": str(len(self._dropped)),
                 "dropped images (total)": str(self.dropped_total),
                 "tracks": str(int(tracks)),

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -114,7 +115,10 @@ class RefinerNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self.inputs.put_info, qos_profile_sensor_data, **overridable)
         self.create_subscription(Detection3DArray, "detections", self.inputs.put_detections, 10, **overridable)
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(p["diagnostics_period_s"], self.publish_diagnostics, callback_group=inputs)
+        # A steady clock: with use_sim_time and no /clock, a timer on the node's clock would never fire and the
+        # node's health would go silent exactly when something is wrong.
+        self.create_timer(p["diagnostics_period_s"], self.publish_diagnostics, callback_group=inputs,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self.worker = threading.Thread(target=self._work, name="deeprm_worker", daemon=True)
         self.worker.start()
@@ -264,7 +268,8 @@ class RefinerNode(Node):
             f"{timings.get('render', 0.0):.1f}, network {timings.get('network', 0.0):.1f}); "
             + ", ".join(f"{r.class_id}#{r.track_id} {'converged' if r.converged else 'moving'}" for r in results))
         self._publish(msg, rgb, K, results, timings, total_ms)
-        latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
+        now_ns = self.get_clock().now().nanoseconds  # 0 under use_sim_time until /clock first arrives
+        latency_ms = (now_ns * 1e-9 - stamp) * 1e3 if now_ns > 0 else None
         self.health.frame_refined(time.monotonic(), total_ms, latency_ms, len(results))
 
     # ---- outputs ---------------------------------------------------------------------------------

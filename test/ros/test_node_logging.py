@@ -34,3 +34,38 @@ def test_no_frame_lines_at_the_default_level(ros_prefix):
         assert "tracks refined in" not in proc.log_since(0)
     finally:
         _stop(proc, feeder)
+
+
+def test_simulation_time_without_clock_keeps_diagnostics_and_sane_latency(ros_prefix):
+    """use_sim_time:=true: /diagnostics keeps coming while no /clock is published (its timer is steady), a frame
+    refined before the first /clock is left out of the latency, and once /clock runs the latency is the
+    simulated stamp-to-result time (here under a second), not a number against time 0."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rosgraph_msgs.msg import Clock
+
+    proc, feeder = _start(ros_prefix, "iterations:=1", "tracking_iterations:=1", "backend:=onnx", LABELS,
+                          "use_sim_time:=true", "diagnostics_period_s:=0.5")
+    try:
+        diagnostics = []
+        feeder.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+        feeder.wait_for_node()
+        feeder.spin_until(lambda: len(diagnostics) >= 3, 20, "/diagnostics without /clock")
+        stamp = _frame(feeder, _t0())                    # refined while the node's clock reads 0
+        feeder.wait_result(stamp, timeout=120)
+        clock_pub = feeder.node.create_publisher(Clock, "/clock", 10)
+        t = float(stamp[0]) + stamp[1] * 1e-9 + 5.0
+        for _ in range(20):                              # the clock starts, 5 s after that frame
+            clock_pub.publish(Clock(clock=feeder.header(t).stamp))
+            feeder.spin_for(0.05)
+        stamp2 = _frame(feeder, t)
+        feeder.wait_result(stamp2, timeout=120)
+        for _ in range(10):                              # the result comes 0.3 simulated seconds after its stamp
+            clock_pub.publish(Clock(clock=feeder.header(t + 0.3).stamp))
+            feeder.spin_for(0.1)
+        n = len(diagnostics)
+        feeder.spin_until(lambda: len(diagnostics) > n + 1, 20, "/diagnostics after /clock")
+        values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+        latency = float(values["latency stamp to result mean (ms)"])
+        assert 0.0 <= latency < 1000.0, values
+    finally:
+        _stop(proc, feeder)
