@@ -34,6 +34,19 @@ class Frame:
     instance: np.ndarray
 
 
+def add_dataset_arguments(parser, images_per_scene: int = 1000) -> None:
+    """The command-line options both generators share: models, unit, output, split, image range, seed."""
+    parser.add_argument("--models", required=True, help="folder with models_info.json and obj_XXXXXX.ply/.obj")
+    parser.add_argument("--mesh-unit", default="mm", choices=["mm", "m"])
+    parser.add_argument("--out", required=True, help="dataset root to write")
+    parser.add_argument("--split", default="train_pbr")
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--first-image", type=int, default=0,
+                        help="start index (to split generation across processes)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images-per-scene", type=int, default=images_per_scene)
+
+
 def annotate(renderer, frame: Frame) -> tuple[list, list, list]:
     """scene_gt entries, scene_gt_info entries and visible masks of a frame (renderer: the project's rasterizer
     holding the objects, for BOP's full silhouettes)."""

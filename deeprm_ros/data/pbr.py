@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .generation import Frame
+from .generation import Frame, add_dataset_arguments
 from .scene_layout import StablePoses, camera_on_shell, footprint_radius, look_at, scatter_on_floor, stable_poses
 from .synthetic import list_images, procedural_background
 
@@ -276,27 +276,20 @@ def generate(models_dir, out_root, split: str, n_images: int, seed: int, mesh_un
     return maker.seconds_per_image
 
 
-def _worker(args_tuple):
-    kwargs = args_tuple
+def _generate_range(kwargs: dict) -> list[float]:
+    """One worker process's image range (a top-level function, as multiprocessing needs)."""
     return generate(**kwargs)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Physically based (path traced) BOP-format images from a folder of "
                                             "CAD models (needs the optional packages: pip install '.[pbr]')")
-    p.add_argument("--models", required=True, help="folder with models_info.json and obj_XXXXXX.ply/.obj")
-    p.add_argument("--mesh-unit", default="mm", choices=["mm", "m"])
-    p.add_argument("--out", required=True, help="dataset root to write")
-    p.add_argument("--split", default="train_pbr")
-    p.add_argument("--images", type=int, default=1000)
-    p.add_argument("--first-image", type=int, default=0, help="start index (to split generation across processes)")
-    p.add_argument("--seed", type=int, default=0)
+    add_dataset_arguments(p, PbrConfig.images_per_scene)
     p.add_argument("--textures", default=None, help="folder of photos for floor and walls (default: procedural)")
     p.add_argument("--spp", type=int, default=PbrConfig.spp, help="samples per pixel (denoised afterwards)")
     p.add_argument("--workers", type=int, default=1, help="processes, each taking a contiguous image range")
     p.add_argument("--variant", default=None, help="Mitsuba variant (default: llvm_ad_rgb when LLVM >= 16 is "
                                                    "installed, else scalar_rgb)")
-    p.add_argument("--images-per-scene", type=int, default=PbrConfig.images_per_scene)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..render.path_tracer import PbrUnavailable
@@ -314,7 +307,7 @@ def main(argv=None) -> int:
             jobs = [dict(common, first_image=int(a), n_images=int(b - a), progress=k == 0)
                     for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
             with mp.get_context("spawn").Pool(args.workers) as pool:
-                seconds = [s for part in pool.map(_worker, jobs) for s in part]
+                seconds = [s for part in pool.map(_generate_range, jobs) for s in part]
     except PbrUnavailable as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

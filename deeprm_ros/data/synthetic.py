@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .generation import Frame
+from .generation import Frame, add_dataset_arguments
 
 @dataclass
 class SceneConfig:
@@ -174,15 +174,8 @@ def generate(models_dir, out_root, split: str, n_images: int, seed: int, mesh_un
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Generate a synthetic BOP-format dataset from a folder of CAD models")
-    p.add_argument("--models", required=True, help="folder with models_info.json and obj_XXXXXX.ply/.obj")
-    p.add_argument("--mesh-unit", default="mm", choices=["mm", "m"])
-    p.add_argument("--out", required=True, help="dataset root to write")
-    p.add_argument("--split", default="train_pbr")
-    p.add_argument("--images", type=int, default=1000)
-    p.add_argument("--first-image", type=int, default=0, help="start index (to split generation across processes)")
-    p.add_argument("--seed", type=int, default=0)
+    add_dataset_arguments(p)
     p.add_argument("--backgrounds", default=None, help="folder of background images (default: procedural)")
-    p.add_argument("--images-per-scene", type=int, default=1000)
     args = p.parse_args(argv)
     cfg = SceneConfig(images_per_scene=args.images_per_scene)
     generate(args.models, args.out, args.split, args.images, args.seed, args.mesh_unit, args.backgrounds, cfg,
