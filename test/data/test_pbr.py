@@ -121,3 +121,21 @@ def test_pbr_images_are_deterministic_and_pass_the_bop_check(tmp_path):
             assert np.abs(ia - ib).mean() < 3.0 and ia.std() > 10
     # objects stand on the floor: every annotated object is in front of the camera and mostly in view
     assert all(s.T_cam_obj[2, 3] > 0.1 for s in a.samples)
+
+
+def test_a_missing_renderer_package_is_named_with_its_install_command(tmp_path):
+    """Without mitsuba (or pyoidn) the generator exits 2 with one line naming the package and how to get it."""
+    import subprocess
+    import sys
+
+    from deeprm_ros.ros.resources import default_models_dir
+
+    for missing in ("mitsuba", "pyoidn"):
+        code = (f"import sys; sys.modules[{missing!r}] = None\n"
+                "from deeprm_ros.data.pbr import main\n"
+                f"sys.exit(main(['--models', {str(default_models_dir())!r}, '--out', {str(tmp_path)!r}, "
+                "'--split', 'test', '--images', '1']))")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert f"optional package {missing}" in r.stderr and "pip install '.[pbr]'" in r.stderr
+        assert "Traceback" not in r.stderr
