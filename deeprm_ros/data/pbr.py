@@ -105,14 +105,15 @@ def _room(cfg: PbrConfig) -> list[tuple[str, np.ndarray, tuple]]:
     return out
 
 
-def _room_models(cfg: PbrConfig) -> dict:
+def _room_models(layout) -> dict:
+    """The room's surfaces as ObjectModels (unit quads with uv) in their own frames, keyed by rasterizer id."""
     from ..meshes import ObjectModel
 
     out = {}
-    for k, (name, T, (hw, hh)) in enumerate(_room(cfg)):
-        v, f, _ = _quad(hw, hh)
+    for k, (name, _, (hw, hh)) in enumerate(layout):
+        v, f, uv = _quad(hw, hh)
         n = np.tile([[0, 0, 1]], (4, 1)).astype(np.float32)
-        out[ROOM_ID0 + k] = ObjectModel(obj_id=ROOM_ID0 + k, name=name, vertices=v, faces=f, normals=n,
+        out[ROOM_ID0 + k] = ObjectModel(obj_id=ROOM_ID0 + k, name=name, vertices=v, faces=f, normals=n, uv=uv,
                                         diameter=float(2 * np.hypot(hw, hh)))
     return out
 
@@ -135,7 +136,8 @@ class PbrSceneMaker:
         path_tracer.denoiser()  # fail now, naming the package, not after the first render
         self.models, self.cfg, self.textures = models, cfg, textures
         self.distractors = _distractor_models()
-        self.room = _room_models(cfg)
+        self.room_layout = _room(cfg)  # fixed by the config: floor and walls, (name, T_world_surface, size)
+        self.room = _room_models(self.room_layout)
         self.renderer = Renderer({**models, **self.distractors, **self.room}, width=cfg.width, height=cfg.height,
                                  far=4 * cfg.room_half_size + 10.0)
         self.stable: dict[int, StablePoses] = {}
@@ -235,13 +237,13 @@ class PbrSceneMaker:
                                                m.vertex_colors if oid in self.models else None, bsdf)
         floor_tex = self._texture_image(rng)
         wall_tex = self._texture_image(rng)
-        for (name, T, (hw, hh)) in _room(c):
-            v, f, uv = _quad(hw, hh)
-            vv, nn = _posed(v, np.tile([[0, 0, 1]], (4, 1)), T)
+        for k, (name, T, _) in enumerate(self.room_layout):
+            surface = self.room[ROOM_ID0 + k]
+            vv, nn = _posed(surface.vertices, surface.normals, T)
             tiles = rng.uniform(2, 6)
             bsdf = {"type": "principled", "base_color": self.pt.texture(floor_tex if name == "floor" else wall_tex),
                     "roughness": float(rng.uniform(0.4, 1.0)), "specular": float(rng.uniform(0.1, 0.5))}
-            scene[name] = self.pt.mesh(name, vv, f, nn, uv * tiles, None, bsdf)
+            scene[name] = self.pt.mesh(name, vv, surface.faces, nn, surface.uv * tiles, None, bsdf)
         scene.update(self._lights(rng, target))
 
         linear = self.pt.denoise(self.pt.render_linear(scene, seed=int(rng.integers(2 ** 31))))
@@ -249,7 +251,7 @@ class PbrSceneMaker:
 
         objects = [(oid, T_cam_world @ T) for oid, T in zip(chosen, poses_world)]
         extras = [(oid, T_cam_world @ T) for oid, T in zip(distractors, poses_world[n:])]
-        extras += [(ROOM_ID0 + k, T_cam_world @ T) for k, (_, T, _) in enumerate(_room(c))]
+        extras += [(ROOM_ID0 + k, T_cam_world @ T) for k, (_, T, _) in enumerate(self.room_layout)]
         raster = self.renderer.render_scene(K, objects + extras)
         self.seconds_per_image.append(time.perf_counter() - t0)
         return Frame(rgb=rgb, depth=raster.depth, K=K, objects=objects, instance=raster.instance)
