@@ -16,6 +16,7 @@ LAYERS = [
     {"data", "checkpoint"},
     {"export", "distributed"},
     {"refiner"},
+    {"tracking"},
     {"training_config"},
     {"train", "evaluate"},
     {"ros", "msg"},

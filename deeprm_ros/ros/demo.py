@@ -3,7 +3,8 @@
 `demo [--duration 30] [--out outputs/demo]` (installed executable; `bash scripts/demo.sh` sets up and runs it)
 
 Prints a line per second (frames refined, objects, latency, drops), then a table of the coarse
-detections' and the refined poses' accuracy against the ground truth, and writes an overlay PNG.
+detections' and the refined poses' accuracy against the ground truth with the number of track
+re-initializations (and how many threw away a good pose), and writes an overlay PNG.
 The clock starts at the refiner's first refined frame (one with objects), so start-up time (torch, the
 model, the renderer) does not eat into the scored time. The table says how many frames and objects it
 scored; with fewer than MIN_SCORED_FRAMES refined frames it says the numbers mean nothing and exits with 1.
@@ -30,6 +31,21 @@ class Scorer:
         self.gt = {}          # stamp -> {class_id: [T]}
         self.coarse = []      # (stamp, class_id, T)
         self.refined = []     # (stamp, class_id, T)
+        self.reinitializations = []   # (stamp of the first frame published after it, class_id)
+
+    def spurious_reinitializations(self) -> int:
+        """Re-initializations of a track whose last published pose before it was good (ADD(-S) under 10% of the
+        diameter): the refiner threw away a pose it had right. One object per class in the demo."""
+        from ..metrics import pose_errors
+        count = 0
+        for stamp, cls in self.reinitializations:
+            before = [(s, T) for s, c, T in self.refined if c == cls and s < stamp and self.gt.get(s, {}).get(c)]
+            if not before:
+                continue
+            s, T = max(before, key=lambda e: e[0])
+            e, _, _ = pose_errors(T[None], self.gt[s][cls][0][None], self.models, np.array([int(cls)]))
+            count += bool(e[0] < 0.1 * self.models[int(cls)].diameter)
+        return count
 
     def errors(self, entries):
         from ..metrics import pose_errors
@@ -91,6 +107,7 @@ def main(argv=None) -> int:
     scorer = Scorer(models)
     stats = {"frames": 0, "refined_frames": 0, "objects": 0, "latency": [], "total_ms": [], "dropped": 0}
     overlay = {}
+    reinit_counts = {}    # track_id -> re-initializations seen in its last status
 
     def on_gt(msg):
         s = conv.stamp_to_sec(msg.header.stamp)
@@ -110,6 +127,12 @@ def main(argv=None) -> int:
             scorer.refined.append((s, det.results[0].hypothesis.class_id, conv.pose_to_matrix(det.results[0].pose.pose)))
 
     def on_status(msg):
+        s = conv.stamp_to_sec(msg.header.stamp)
+        for o in msg.objects:  # a track's count rises on the first frame it is published after a re-initialization
+            before = reinit_counts.get(o.track_id)
+            if before is not None and o.reinitializations > before:
+                scorer.reinitializations.append((s, o.class_id))
+            reinit_counts[o.track_id] = o.reinitializations
         stats["frames"] += 1
         stats["refined_frames"] += bool(msg.objects)
         stats["objects"] = len(msg.objects)
@@ -141,6 +164,7 @@ def main(argv=None) -> int:
         # Only what is refined from now on is scored.
         scorer.refined.clear()
         scorer.coarse.clear()
+        scorer.reinitializations.clear()
         stats.update(frames=0, refined_frames=0, latency=[], total_ms=[])
         t_start = time.time()
         next_print = t_start + 1.0
@@ -181,11 +205,15 @@ def main(argv=None) -> int:
         results[name] = summarize(e, rot, tr, ids, diam, np.ones(len(e), bool))
         results[name]["count"] = len(e)
         results[name]["frames"] = frames
+    tracks = {"reinitializations": len(scorer.reinitializations),
+              "spurious_reinitializations": scorer.spurious_reinitializations()}
     table = format_table(results)
     refined, coarse = results["refined (DeepRM node)"], results["coarse detections"]
     scored = (f"Scored against the ground truth over {args.duration:.0f} s: {refined['frames']} refined frames "
               f"({refined['count']} objects), {coarse['frames']} frames of coarse detections ({coarse['count']} objects; "
-              "the detector runs at 1 Hz).")
+              "the detector runs at 1 Hz). Tracks re-initialized from their detection: "
+              f"{tracks['reinitializations']}, {tracks['spurious_reinitializations']} of them spurious (the "
+              "track's last pose was under 10% of the diameter).")
     too_few = refined["frames"] < MIN_SCORED_FRAMES
     if too_few:
         scored += (f"\nTOO FEW FRAMES: {refined['frames']} refined frames is under {MIN_SCORED_FRAMES}; these numbers "
@@ -195,7 +223,7 @@ def main(argv=None) -> int:
     print(scored)
     (out_dir / "accuracy.md").write_text(table + "\n\n" + scored + "\n")
     import json
-    (out_dir / "accuracy.json").write_text(json.dumps(results, indent=2, default=float))
+    (out_dir / "accuracy.json").write_text(json.dumps(dict(results, tracks=tracks), indent=2, default=float))
     if "rgb" in overlay:
         import cv2
         cv2.imwrite(str(out_dir / "overlay.png"), cv2.cvtColor(overlay["rgb"], cv2.COLOR_RGB2BGR))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import conversions as conv
-from .tracks import Detection
+from ..tracking import Detection
 
 MAX_DEPTH_M = 20.0  # a detection further than this is taken for a unit error (mm given as m)
 

@@ -15,8 +15,9 @@ from . import conversions as conv
 
 
 def refined_detections(header, tracks, models) -> Detection3DArray:
-    """One Detection3D per track: id = track id, the refined pose as the hypothesis, and the mesh's axis-aligned
-    bounding box (in the object frame) posed with it."""
+    """One Detection3D per track: id = track id, the refined pose as the hypothesis with the pose's confidence
+    (tracking/confidence.py) as its score, and the mesh's axis-aligned bounding box (in the object frame) posed
+    with it."""
     arr = Detection3DArray()
     arr.header = header
     for t in tracks:
@@ -25,7 +26,7 @@ def refined_detections(header, tracks, models) -> Detection3DArray:
         d.id = str(t.track_id)
         hyp = ObjectHypothesisWithPose()
         hyp.hypothesis.class_id = t.class_id
-        hyp.hypothesis.score = float(t.score)
+        hyp.hypothesis.score = float(t.confidence)
         hyp.pose.pose = conv.matrix_to_pose(t.pose, Pose)
         d.results.append(hyp)
         vertices = models[t.obj_id].vertices
@@ -55,7 +56,8 @@ def track_transforms(header, tracks, tf_prefix: str) -> TFMessage:
 
 def refinement_status(header, tracks, timings_ms: dict, total_ms: float, dropped_frames: int,
                       track_count: int) -> RefinementStatus:
-    """Per refined track its iterations, last update and convergence; the frame's stage times and counters."""
+    """Per refined track its iterations, last update, convergence, confidence and re-initializations; the frame's
+    stage times and counters."""
     status = RefinementStatus()
     status.header = header
     for t in tracks:
@@ -65,6 +67,8 @@ def refinement_status(header, tracks, timings_ms: dict, total_ms: float, dropped
         o.translation_update_mm = float(t.last_translation_mm)
         o.rotation_update_deg = float(t.last_rotation_deg)
         o.converged = bool(t.converged)
+        o.confidence = float(t.confidence)
+        o.reinitializations = int(t.reinitializations)
         status.objects.append(o)
     status.render_ms = float(timings_ms.get("render", 0.0))
     status.network_ms = float(timings_ms.get("network", 0.0))

@@ -45,13 +45,14 @@ from .inputs import FrameInputs
 from .parameters import declare_and_validate, parse_object_labels, validate_value
 from .resources import default_checkpoint, default_models_dir
 from .throttle import Throttle
-from .tracks import Detection, TrackManager
+from ..tracking import Detection, TrackManager, refine_tracks
 
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
                     history=HistoryPolicy.KEEP_LAST)
 # Parameters that the TrackManager holds, by its attribute name: a change is passed on to it.
 TRACK_PARAMETERS = {"association_gate_m": "gate_m", "track_timeout_s": "timeout_s", "max_objects": "max_tracks",
-                    "max_unconverged_frames": "max_unconverged_frames", "reinit_rotation_deg": "reinit_rotation_deg"}
+                    "max_unconverged_frames": "max_unconverged_frames", "reinit_rotation_deg": "reinit_rotation_deg",
+                    "min_confidence": "min_confidence", "max_low_confidence_frames": "max_low_confidence_frames"}
 
 
 class WorkerStopped(RuntimeError):
@@ -80,7 +81,8 @@ class RefinerNode(Node):
         self.models = load_object_library(self.models_dir, unit=p["mesh_unit"])
         self.tracks = TrackManager(gate_m=p["association_gate_m"], timeout_s=p["track_timeout_s"],
                                    max_tracks=p["max_objects"], max_unconverged_frames=p["max_unconverged_frames"],
-                                   reinit_rotation_deg=p["reinit_rotation_deg"],
+                                   reinit_rotation_deg=p["reinit_rotation_deg"], min_confidence=p["min_confidence"],
+                                   max_low_confidence_frames=p["max_low_confidence_frames"],
                                    symmetries={oid: m.symmetry_transforms() for oid, m in self.models.items()})
         unknown = {c: o for c, o in self.labels.items() if o not in self.models}
         if unknown:
@@ -232,6 +234,7 @@ class RefinerNode(Node):
                                       "image_rect); raw distorted images give biased poses")
         stamp = conv.stamp_to_sec(msg.header.stamp)
         self.tracks.associate(self._take_detections(msg.header.frame_id, stamp), stamp)
+        self._warn_restarted(self.tracks.restarted)
         self.tracks.expire(stamp)
         tracks = list(self.tracks.tracks.values())
         results = []
@@ -246,31 +249,29 @@ class RefinerNode(Node):
                 self.renderer_size = (rgb.shape[1], rgb.shape[0])
                 self.get_logger().info(f"{self.params['backend']} backend runs on "
                                        f"{self.refiner.network_device.upper()}")
-            n_iter = self.params["iterations"] if any(t.fresh for t in tracks) else self.params["tracking_iterations"]
+            p = self.params
             try:
-                out = self.refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0),
-                                       np.stack([t.pose for t in tracks]), np.array([t.obj_id for t in tracks]),
-                                       n_iter, state=[t.state for t in tracks],
-                                       image_index=np.zeros(len(tracks), dtype=np.int64))
+                frame = refine_tracks(self.refiner, self.tracks, tracks, rgb, K, p["iterations"], p["tracking_iterations"],
+                                      p["convergence_translation_mm"], p["convergence_rotation_deg"], p["refine_from"])
             except Exception as e:  # the tracks keep their pose and state from the last good frame
                 raise BackendFailure(f"{type(e).__name__}: {e}") from e
-            timings = out.timings_ms
-            results, restarted = self.tracks.record_frame(
-                tracks, out.poses[-1].cpu().numpy().astype(np.float64), out.object_states, out.translation_update_mm,
-                out.rotation_update_deg, n_iter, self.params["convergence_translation_mm"],
-                self.params["convergence_rotation_deg"], K, rgb.shape[1], rgb.shape[0])
-            for t, why in restarted:
-                self.throttle.warn(f"reinit:{t.track_id}", f"track {t.track_id} ({t.class_id}) re-initialized "
-                                                           f"from its detection ({why})")
+            timings, results, restarted = frame.timings_ms, frame.published, frame.restarted
+            self._warn_restarted(restarted)
         total_ms = (time.perf_counter() - t0) * 1e3
         self.get_logger().debug(
             f"frame {stamp:.3f}: {len(tracks)} tracks refined in {total_ms:.1f} ms (render "
             f"{timings.get('render', 0.0):.1f}, network {timings.get('network', 0.0):.1f}); "
-            + ", ".join(f"{r.class_id}#{r.track_id} {'converged' if r.converged else 'moving'}" for r in results))
+            + ", ".join(f"{r.class_id}#{r.track_id} confidence {r.confidence:.2f}"
+                        f"{' converged' if r.converged else ''}" for r in results))
         self._publish(msg, rgb, K, results, timings, total_ms)
         now_ns = self.get_clock().now().nanoseconds  # 0 under use_sim_time until /clock first arrives
         latency_ms = (now_ns * 1e-9 - stamp) * 1e3 if now_ns > 0 else None
         self.health.frame_refined(time.monotonic(), total_ms, latency_ms, len(results))
+
+    def _warn_restarted(self, restarted):
+        for t, why in restarted:
+            self.throttle.warn(f"reinit:{t.track_id}", f"track {t.track_id} ({t.class_id}) re-initialized "
+                                                       f"from its detection ({why})")
 
     # ---- outputs ---------------------------------------------------------------------------------
     def _publish(self, msg, rgb, K, tracks, timings, total_ms):

@@ -89,15 +89,29 @@ PARAMETERS: list[ParameterSpec] = [
     ParameterSpec("tracking_iterations", 2, INTEGER,
                   "Refinement iterations per frame for an existing track (recurrent state carried over).",
                   range=(1, 32)),
+    ParameterSpec("refine_from", "track", STRING,
+                  "Where each frame's refinement starts: 'track' (the object's refined pose and recurrent state from "
+                  "the last frame, tracking_iterations) or 'detection' (its latest detection, a zero state, iterations: "
+                  "twice the network time; more accurate on the tracking benchmark with this model).",
+                  choices=("track", "detection")),
     ParameterSpec("association_gate_m", 0.1, DOUBLE,
                   "A detection joins an existing track of its class when their positions are closer than this (m).",
                   range=(0.001, 2.0)),
     ParameterSpec("track_timeout_s", 2.0, DOUBLE, "A track with no detection for this long (s) is removed.",
                   range=(0.1, 60.0)),
-    ParameterSpec("max_unconverged_frames", 10, INTEGER,
-                  "A track whose refinement has not converged for this many frames in a row is re-initialized from its "
-                  "latest detection (pose and recurrent state).",
-                  range=(1, 1000)),
+    ParameterSpec("min_confidence", 0.5, DOUBLE,
+                  "A refined pose whose confidence (the Detection3D score: the share of the model's outline, drawn at "
+                  "the pose, that lies on an image edge) is below this is a low-confidence one.",
+                  range=(0.0, 1.0)),
+    ParameterSpec("max_low_confidence_frames", 5, INTEGER,
+                  "A track whose confidence stays below min_confidence for this many frames in a row is re-initialized "
+                  "from its latest detection (pose and recurrent state); 0 turns the check off.",
+                  range=(0, 1000)),
+    ParameterSpec("max_unconverged_frames", 0, INTEGER,
+                  "A track whose last update stays above the convergence thresholds for this many frames in a row is "
+                  "re-initialized from its latest detection. A moving object exceeds them every frame, so this is off "
+                  "(0) by default; the confidence rule replaces it.",
+                  range=(0, 1000)),
     ParameterSpec("reinit_rotation_deg", 45.0, DOUBLE,
                   "A tracked object whose rotation is further than this (degrees, up to its symmetries) from a new "
                   "detection has drifted: it is re-initialized from the detection. About 3 sigma of the detector's "

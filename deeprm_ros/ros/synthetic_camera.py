@@ -1,5 +1,5 @@
-"""A synthetic camera for the demo and the tests: renders the demo objects moving slowly over a
-textured background and publishes Image + CameraInfo (same stamp), coarse detections with
+"""A synthetic camera for the demo and the tests: publishes data.sequence's synthetic video (the demo objects
+moving slowly over a textured background) as Image + CameraInfo (same stamp), its coarse detections with
 PoseCNN-like noise at a lower rate, and the exact poses on `ground_truth` for scoring.
 
 Runs in one thread: the timer callbacks and the GL context share the main thread.
@@ -15,38 +15,11 @@ from geometry_msgs.msg import Pose
 from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
 
-from ..data.perturbation import ROTATION_STD_DEG, TRANSLATION_STD_M, perturb_poses
-from ..data.synthetic import procedural_background
-from ..geometry import axis_angle_to_matrix
+from ..data.perturbation import ROTATION_STD_DEG, TRANSLATION_STD_M
+from ..data.sequence import SyntheticSequence
 from . import conversions as conv
 from .camera import rgb_to_image
 from .resources import default_models_dir
-
-
-class SceneMotion:
-    """Deterministic slow motion of the objects: each oscillates around a spot and turns slowly.
-    The spots are close together so the objects occlude each other now and then."""
-
-    def __init__(self, obj_ids, seed: int = 0, depth: float = 0.55, spacing: float = 0.09):
-        rng = np.random.default_rng(seed)
-        n = len(obj_ids)
-        self.obj_ids = list(obj_ids)
-        xs = (np.arange(n) - (n - 1) / 2) * spacing
-        self.centres = np.stack([xs, rng.uniform(-0.03, 0.03, n), depth + rng.uniform(-0.05, 0.05, n)], 1)
-        self.amplitude = rng.uniform(0.015, 0.035, size=(n, 3)) * np.array([1, 1, 1.5])
-        self.freq = rng.uniform(0.05, 0.12, size=(n, 3))
-        self.phase = rng.uniform(0, 2 * np.pi, size=(n, 3))
-        self.R0 = [axis_angle_to_matrix(rng.normal(size=3)) for _ in range(n)]
-        axes = rng.normal(size=(n, 3))
-        self.spin_axes = axes / np.linalg.norm(axes, axis=1, keepdims=True)
-        self.spin_rate = rng.uniform(0.1, 0.25, size=n)  # rad/s
-
-    def poses(self, t: float) -> np.ndarray:
-        out = np.tile(np.eye(4), (len(self.obj_ids), 1, 1))
-        for i in range(len(self.obj_ids)):
-            out[i, :3, 3] = self.centres[i] + self.amplitude[i] * np.sin(2 * np.pi * self.freq[i] * t + self.phase[i])
-            out[i, :3, :3] = axis_angle_to_matrix(self.spin_axes[i] * self.spin_rate[i] * t) @ self.R0[i]
-        return out
 
 
 class SyntheticCamera(Node):
@@ -73,16 +46,15 @@ class SyntheticCamera(Node):
         from ..render import Renderer
         self.models = load_object_library(self.models_dir, unit=self.mesh_unit)
         self.renderer = Renderer(self.models, width=self.width, height=self.height)
-        self.K = np.array([[self.focal, 0, (self.width - 1) / 2], [0, self.focal, (self.height - 1) / 2], [0, 0, 1]])
-        self.motion = SceneMotion(sorted(self.models), self.seed)
-        self.background = procedural_background(np.random.default_rng(self.seed), self.height, self.width)
-        self.rng = np.random.default_rng(self.seed + 1)
+        self.sequence = SyntheticSequence(self.models, self.renderer, self.seed, self.rate_hz, self.detection_rate_hz,
+                                          self.focal, self.noise_rot, self.noise_trans, self.time_scale)
+        self.K = self.sequence.K
+        self.motion = self.sequence.motion
         self.pub_image = self.create_publisher(Image, "image", qos_profile_sensor_data)
         self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
         self.pub_det = self.create_publisher(Detection3DArray, "detections", 10)
         self.pub_gt = self.create_publisher(Detection3DArray, "ground_truth", 10)
         self.frame = 0
-        self.every = max(1, round(self.rate_hz / self.detection_rate_hz))
         self.timer = self.create_timer(1.0 / self.rate_hz, self._tick)
 
     def _array(self, header, poses, scores=None) -> Detection3DArray:
@@ -103,13 +75,7 @@ class SyntheticCamera(Node):
     def _tick(self):
         if (self.max_frames and self.frame >= self.max_frames) or not rclpy.ok():
             return
-        t = self.frame / self.rate_hz * self.time_scale
-        poses = self.motion.poses(t)
-        out = self.renderer.render_scene(self.K, list(zip(self.motion.obj_ids, poses)),
-                                         light_dir=np.array([0.3, 0.4, -1.0]) / np.linalg.norm([0.3, 0.4, -1.0]))
-        rgb = np.where((out.instance >= 0)[..., None], out.rgb, self.background)
-        noise = self.rng.normal(0, 2.0, size=rgb.shape)
-        rgb = np.clip(rgb + noise, 0, 255).astype(np.uint8)
+        frame = self.sequence.frame(self.frame)
         header = self._header()
         info = CameraInfo()
         info.header = header
@@ -122,11 +88,10 @@ class SyntheticCamera(Node):
         P[:, :3] = self.K
         info.p = P.reshape(-1).tolist()
         self.pub_info.publish(info)
-        self.pub_image.publish(rgb_to_image(Image, rgb, header))
-        self.pub_gt.publish(self._array(header, poses))
-        if self.frame % self.every == 0:
-            noisy = perturb_poses(poses, self.rng, rot_std_deg=self.noise_rot, trans_std_m=tuple(self.noise_trans))
-            self.pub_det.publish(self._array(header, noisy, scores=self.rng.uniform(0.6, 1.0, len(poses))))
+        self.pub_image.publish(rgb_to_image(Image, frame.rgb, header))
+        self.pub_gt.publish(self._array(header, frame.poses))
+        if frame.detections is not None:
+            self.pub_det.publish(self._array(header, frame.detections, scores=frame.scores))
         self.frame += 1
 
     def _header(self):

@@ -23,7 +23,7 @@ def test_messages_have_the_documented_fields(ros_prefix):
 
     assert ObjectRefinement.get_fields_and_field_types() == {
         "track_id": "string", "class_id": "string", "iterations": "uint32", "translation_update_mm": "float",
-        "rotation_update_deg": "float", "converged": "boolean"}
+        "rotation_update_deg": "float", "converged": "boolean", "confidence": "float", "reinitializations": "uint32"}
     assert RefinementStatus.get_fields_and_field_types() == {
         "header": "std_msgs/Header", "objects": "sequence<deeprm_ros/ObjectRefinement>", "render_ms": "float",
         "network_ms": "float", "total_ms": "float", "dropped_frames": "uint32", "track_count": "uint32"}

@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 from deeprm_ros.meshes import load_object_library
 from deeprm_ros.ros import messages
 from deeprm_ros.ros.resources import default_models_dir
-from deeprm_ros.ros.tracks import Track
+from deeprm_ros.tracking.tracks import Track
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,9 @@ def _tracks():
         T[:3, :3], T[:3, 3] = Rotation.from_euler("xyz", euler, degrees=True).as_matrix(), t
         poses.append(T)
     a = Track(3, "mug", 1, poses[0], poses[0].copy(), score=0.8, iterations_run=4, last_translation_mm=1.5,
-              last_rotation_deg=0.4, converged=True)
+              last_rotation_deg=0.4, converged=True, confidence=0.93, reinitializations=2)
     b = Track(7, "can", 4, poses[1], poses[1].copy(), score=0.6, iterations_run=2, last_translation_mm=3.0,
-              last_rotation_deg=2.0, converged=False)
+              last_rotation_deg=2.0, converged=False, confidence=0.41)
     return [a, b]
 
 
@@ -54,7 +54,8 @@ def test_refined_detections_carry_the_track_pose_and_the_posed_mesh_box(models):
     for d, t in zip(arr.detections, tracks):
         assert d.id == str(t.track_id) and d.header.stamp.sec == 12
         hyp = d.results[0]
-        assert hyp.hypothesis.class_id == t.class_id and hyp.hypothesis.score == pytest.approx(t.score)
+        # The score is the refined pose's confidence, not the detector's score.
+        assert hyp.hypothesis.class_id == t.class_id and hyp.hypothesis.score == pytest.approx(t.confidence)
         np.testing.assert_allclose(_matrix(hyp.pose.pose), t.pose, atol=1e-9)
         v = models[t.obj_id].vertices.astype(np.float64)
         centre = (v.min(0) + v.max(0)) / 2
@@ -80,6 +81,8 @@ def test_status_reports_each_track_and_the_frame():
         [("3", "mug", 4, True), ("7", "can", 2, False)]
     assert status.objects[1].translation_update_mm == pytest.approx(3.0)
     assert status.objects[1].rotation_update_deg == pytest.approx(2.0)
+    assert [(o.confidence, o.reinitializations) for o in status.objects] == [(pytest.approx(0.93), 2),
+                                                                             (pytest.approx(0.41), 0)]
     assert (status.render_ms, status.network_ms, status.total_ms) == (3.5, 12.25, 20.0)
     assert (status.dropped_frames, status.track_count) == (2, 5)
 

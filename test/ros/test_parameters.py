@@ -8,8 +8,10 @@ from deeprm_ros.ros import parameters as P
 EXPECTED_DEFAULTS = {
     "checkpoint": "", "models_dir": "", "mesh_unit": "mm", "object_labels": [], "device": "auto", "backend": "torch", "cpu_threads": 0,
     "image_transport": "raw", "diagnostics_period_s": 1.0,
-    "iterations": 4, "tracking_iterations": 2, "association_gate_m": 0.1, "track_timeout_s": 2.0,
-    "max_unconverged_frames": 10, "reinit_rotation_deg": 45.0, "convergence_translation_mm": 2.0,
+    "iterations": 4, "tracking_iterations": 2, "refine_from": "track", "association_gate_m": 0.1,
+    "track_timeout_s": 2.0,
+    "min_confidence": 0.5, "max_low_confidence_frames": 5, "max_unconverged_frames": 0, "reinit_rotation_deg": 45.0,
+    "convergence_translation_mm": 2.0,
     "convergence_rotation_deg": 1.0,
     "max_objects": 32, "tf_prefix": "deeprm_", "publish_tf": True, "publish_markers": True, "score_threshold": 0.0,
     "image_queue_slop_s": 0.02,

@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis) of the per-object TrackManager (deeprm_ros/ros/tracks.py) against a model
+"""Property-based tests (hypothesis) of the per-object TrackManager (deeprm_ros/tracking/tracks.py) against a model
 of well-separated objects."""
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def scenarios(draw):
 @PROPS
 @given(scenarios())
 def test_track_manager_invariants(scenario):
-    from deeprm_ros.ros.tracks import Detection, TrackManager
+    from deeprm_ros.tracking.tracks import Detection, TrackManager
 
     objects, frames, max_tracks, timeout = scenario
     # Objects on a 1 m grid at 0.6 .. 3 m depth; detections jitter by at most 2 cm per axis: every detection is

@@ -1,6 +1,6 @@
 import numpy as np
 
-from deeprm_ros.ros.tracks import Detection, TrackManager, pose_in_image
+from deeprm_ros.tracking.tracks import Detection, TrackManager, pose_in_image
 
 
 def _pose(x, y=0.0, z=0.6):
@@ -121,3 +121,26 @@ def test_record_frame_keeps_converging_tracks_and_restarts_those_that_left():
     # Above the rotation threshold: kept, not converged.
     kept, _ = m.record_frame([mug], poses[:1], states[:1], np.array([1.0]), np.array([1.5]), 2, 2.0, 1.0, K, 640, 480)
     assert kept == [mug] and not mug.converged and mug.unconverged_frames == 1
+
+
+def test_low_confidence_for_n_frames_reinitializes_but_motion_alone_does_not():
+    """The default policy: large updates with high confidence (a moving object) never re-initialize; a confidence
+    below min_confidence for max_low_confidence_frames frames in a row does, naming the reason; one confident
+    frame in between starts the count again."""
+    m = TrackManager(min_confidence=0.2, max_low_confidence_frames=3)
+    (t,) = m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+    for _ in range(50):  # 30 mm and 8 degrees every frame, but confident
+        assert m.update(t, _pose(0.01), ("s",), 30.0, 8.0, False, True, 2, confidence=0.9) is None
+    assert t.reinitializations == 0 and t.confidence == 0.9
+    assert m.update(t, _pose(0.01), ("s",), 1.0, 0.1, True, True, 2, confidence=0.1) is None
+    assert m.update(t, _pose(0.01), ("s",), 1.0, 0.1, True, True, 2, confidence=0.1) is None
+    assert m.update(t, _pose(0.01), ("s",), 1.0, 0.1, True, True, 2, confidence=0.5) is None
+    assert m.update(t, _pose(0.01), ("s",), 1.0, 0.1, True, True, 2, confidence=0.1) is None
+    assert m.update(t, _pose(0.01), ("s",), 1.0, 0.1, True, True, 2, confidence=0.1) is None
+    reason = m.update(t, _pose(0.02), ("s",), 1.0, 0.1, True, True, 2, confidence=0.1)
+    assert reason == "confidence below 0.2 for 3 frames" and t.reinitializations == 1 and t.state is None
+    np.testing.assert_array_equal(t.pose, t.detection_pose)
+    off = TrackManager(max_low_confidence_frames=0)
+    (u,) = off.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+    assert all(off.update(u, _pose(0.01), None, 1.0, 0.1, True, True, 2, confidence=0.0) is None for _ in range(20))
+    assert off.update(u, _pose(np.nan), None, 1.0, 0.1, True, True, 2) == "pose not finite"

@@ -1,4 +1,4 @@
-"""Per-object tracks for the node: association, recurrent state, expiry and re-initialization.
+"""Per-object tracks: association, recurrent state, expiry and re-initialization.
 
 Pure Python/numpy (no rclpy), so the policy is testable on its own. One track per object instance:
 detections are matched to tracks of the same class by nearest translation within a gate (greedy over
@@ -8,6 +8,12 @@ new track from the coarse pose with a zero state, unless a track of its class we
 track has drifted and is re-initialized at the detection instead. A matched track whose rotation has
 turned further from its detection than the detector's noise explains (reinit_rotation_deg, measured up
 to the object's symmetries) has drifted too and is re-initialized the same way.
+
+After a refinement, a track is re-initialized when its pose left the image or is not finite, or when its
+confidence (confidence.py: how well the model drawn at the pose fits the object's outline in the image) has
+stayed below min_confidence for max_low_confidence_frames frames in a row. Motion does not trigger this: a
+moving object that is tracked well fits its outline. The older rule, max_unconverged_frames (absolute
+thresholds on the last update, which a moving object exceeds every frame), is off by default.
 """
 from __future__ import annotations
 
@@ -37,6 +43,8 @@ class Track:
     score: float = 1.0
     last_detected: float = 0.0
     unconverged_frames: int = 0
+    low_confidence_frames: int = 0
+    confidence: float = 0.0         # of the published pose (confidence.py); 0 before the first refinement
     reinitializations: int = 0
     iterations_run: int = 0
     last_translation_mm: float = float("nan")
@@ -50,15 +58,20 @@ class TrackManager:
     gate_m: float = 0.1
     timeout_s: float = 2.0
     max_tracks: int = 32
-    max_unconverged_frames: int = 10
+    max_unconverged_frames: int = 0    # 0: never re-initialize for an update above the convergence thresholds
+    min_confidence: float = 0.5
+    max_low_confidence_frames: int = 5   # 0: never re-initialize for low confidence
     reinit_rotation_deg: float = 0.0   # 0: never re-initialize for rotation
     symmetries: dict = field(default_factory=dict)  # obj_id -> (S, 4, 4) ObjectModel.symmetry_transforms; absent: none
     tracks: dict = field(default_factory=dict)
     next_id: int = 1
+    restarted: list = field(default_factory=list)   # (track, reason) of the last associate()
 
     def associate(self, detections: list[Detection], stamp: float) -> list[Track]:
-        """Match detections to tracks; returns the tracks that were created."""
+        """Match detections to tracks; returns the tracks that were created. Tracks re-initialized at their
+        detection because it disagrees with them are in self.restarted as (track, reason) until the next call."""
         used_d, used_t = set(), set()
+        self.restarted = []
         # First: same class, nearest translation within the gate. Then: a detection beyond the gate of
         # every track, while a track of its class went unmatched: that track has drifted away from its
         # object, so it is re-initialized there rather than a second track started for the same object.
@@ -75,8 +88,14 @@ class TrackManager:
                 t.detection_pose = d.pose.copy()
                 t.last_detected = stamp
                 t.score = d.score
-                if reinit or (self.reinit_rotation_deg > 0 and self.rotation_to_detection_deg(t) > self.reinit_rotation_deg):
+                if reinit:
                     self.reinitialize(t)
+                    self.restarted.append((t, f"its detection is {dist:.3f} m away, beyond association_gate_m"))
+                elif self.reinit_rotation_deg > 0:
+                    angle = self.rotation_to_detection_deg(t)
+                    if angle > self.reinit_rotation_deg:
+                        self.reinitialize(t)
+                        self.restarted.append((t, f"its detection is turned {angle:.0f} deg from it"))
         created = []
         for di, d in enumerate(detections):
             if di in used_d:
@@ -104,30 +123,44 @@ class TrackManager:
         return gone
 
     def update(self, track: Track, pose: np.ndarray, state, translation_mm: float, rotation_deg: float,
-               converged: bool, in_image: bool, iterations: int) -> bool:
-        """Store a refinement result. Returns True when the track was re-initialized instead: its pose
-        left the image, is not finite, or it has not converged for max_unconverged_frames frames."""
+               converged: bool, in_image: bool, iterations: int, confidence: float = 1.0) -> str | None:
+        """Store a refinement result. Returns why the track was re-initialized instead (None when it was not):
+        its pose left the image or is not finite, its confidence stayed below min_confidence for
+        max_low_confidence_frames frames, or (when enabled) it has not converged for max_unconverged_frames."""
         track.iterations_run = iterations
         track.last_translation_mm, track.last_rotation_deg = translation_mm, rotation_deg
         track.converged = converged
         track.unconverged_frames = 0 if converged else track.unconverged_frames + 1
-        if not in_image or not np.isfinite(pose).all() or track.unconverged_frames >= self.max_unconverged_frames:
+        confident = confidence >= self.min_confidence
+        track.low_confidence_frames = 0 if confident else track.low_confidence_frames + 1
+        reason = None
+        if not np.isfinite(pose).all():
+            reason = "pose not finite"
+        elif not in_image:
+            reason = "left the image"
+        elif self.max_low_confidence_frames and track.low_confidence_frames >= self.max_low_confidence_frames:
+            reason = f"confidence below {self.min_confidence:g} for {track.low_confidence_frames} frames"
+        elif self.max_unconverged_frames and track.unconverged_frames >= self.max_unconverged_frames:
+            reason = "not converging"
+        if reason:
             self.reinitialize(track)
-            return True
-        track.pose, track.state, track.fresh = pose, state, False
-        return False
+            return reason
+        track.pose, track.state, track.fresh, track.confidence = pose, state, False, float(confidence)
+        return None
 
     def record_frame(self, tracks: list[Track], poses, states, translation_mm, rotation_deg, iterations: int,
-                     convergence_mm: float, convergence_deg: float, K, width: int, height: int):
+                     convergence_mm: float, convergence_deg: float, K, width: int, height: int, confidences=None):
         """Store one frame's refinement of `tracks` (arrays in the tracks' order). Returns the tracks to publish,
         and (track, reason) for those re-initialized from their detection instead."""
         kept, restarted = [], []
         for i, t in enumerate(tracks):
             converged = bool(translation_mm[i] < convergence_mm and rotation_deg[i] < convergence_deg)
             inside = pose_in_image(poses[i], K, width, height)
-            if self.update(t, poses[i], states[i], float(translation_mm[i]), float(rotation_deg[i]), converged,
-                           inside, iterations):
-                restarted.append((t, "left the image" if not inside else "not converging"))
+            confidence = 1.0 if confidences is None else float(confidences[i])
+            reason = self.update(t, poses[i], states[i], float(translation_mm[i]), float(rotation_deg[i]), converged,
+                                 inside, iterations, confidence)
+            if reason:
+                restarted.append((t, reason))
             else:
                 kept.append(t)
         return kept, restarted
@@ -136,6 +169,7 @@ class TrackManager:
         track.pose = track.detection_pose.copy()
         track.state = None
         track.unconverged_frames = 0
+        track.low_confidence_frames = 0
         track.reinitializations += 1
         track.fresh = True
 

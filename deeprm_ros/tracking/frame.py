@@ -1,0 +1,64 @@
+"""One frame of tracking: refine every track in the image in one batch, starting from its pose and recurrent
+state, then store the results (TrackManager.record_frame) with a confidence per pose (confidence.py; it
+costs one more render of each object per frame). The ROS node and the
+tracking benchmark both call this, so the benchmark measures what the node does."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .confidence import contour_agreement
+from .tracks import Track, TrackManager
+
+
+@dataclass
+class FrameRefinement:
+    published: list = field(default_factory=list)    # tracks refined this frame, to publish
+    restarted: list = field(default_factory=list)    # (track, reason): re-initialized from their detection instead
+    timings_ms: dict = field(default_factory=dict)
+    iterations: int = 0
+    confidences: np.ndarray | None = None            # per refined track (in the given order), even if restarted
+
+
+def refine_tracks(refiner, manager: TrackManager, tracks: list[Track], rgb: np.ndarray, K: np.ndarray,
+                  iterations: int, tracking_iterations: int, convergence_mm: float, convergence_deg: float,
+                  refine_from: str = "track", carry_state: bool = True) -> FrameRefinement:
+    """Refine `tracks` in the (H, W, 3) uint8 image with intrinsics K.
+
+    refine_from "track": each track starts from its own pose and recurrent state; a frame with a fresh track (new
+    or just re-initialized) gets `iterations`, one where every track carries on gets `tracking_iterations` (one
+    batch, one count). "detection": every track starts afresh from its latest detection with a zero state and
+    `iterations` (no tracking; the tracking benchmark's strategy (a)). carry_state=False drops each track's
+    recurrent state after the frame (a stateless tracker, for the benchmark)."""
+    if not tracks:
+        return FrameRefinement()
+    if refine_from == "detection":
+        for t in tracks:
+            t.pose, t.state, t.fresh = t.detection_pose.copy(), None, True
+    elif refine_from != "track":
+        raise ValueError(f"refine_from must be 'track' or 'detection', got {refine_from!r}")
+    n_iter = iterations if any(t.fresh for t in tracks) else tracking_iterations
+    obj_ids = np.array([t.obj_id for t in tracks])
+    out = refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack([t.pose for t in tracks]), obj_ids,
+                      n_iter, state=[t.state for t in tracks], image_index=np.zeros(len(tracks), dtype=np.int64))
+    poses = out.poses[-1].detach().cpu().numpy().astype(np.float64)
+    confidences = outline_agreement(refiner, rgb, K, poses, obj_ids)
+    states = out.object_states if carry_state else [None] * len(tracks)
+    kept, restarted = manager.record_frame(tracks, poses, states, out.translation_update_mm, out.rotation_update_deg,
+                                           n_iter, convergence_mm, convergence_deg, K, rgb.shape[1], rgb.shape[0],
+                                           confidences)
+    return FrameRefinement(kept, restarted, out.timings_ms, n_iter, confidences)
+
+
+def outline_agreement(refiner, rgb, K, poses, obj_ids) -> np.ndarray:
+    """confidence.contour_agreement of each refined pose: the object rendered once more at its final pose, in
+    the same crop as the network's, against the observed crop."""
+    import torch
+    obs = torch.as_tensor(rgb, device=refiner.device).permute(2, 0, 1)[None].float().div_(255.0)
+    Ks = torch.as_tensor(np.repeat(K[None], len(poses), 0), dtype=torch.float32, device=refiner.device)
+    T = torch.as_tensor(poses, dtype=torch.float32, device=refiner.device)
+    pair, record = refiner.render_and_crop(obs, Ks, T, obj_ids, torch.zeros(len(poses), dtype=torch.long),
+                                           with_depth=True)
+    crops = (pair[:, :3].permute(0, 2, 3, 1).clamp(0, 1) * 255).round().byte().cpu().numpy()
+    return contour_agreement(crops, record.rendered_valid.cpu().numpy())
