@@ -41,7 +41,7 @@ from deeprm_ros.tracking import Detection, TrackManager, refine_tracks
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from refiner_benchmark import machine, new_plot, save_plot  # noqa: E402
+from refiner_benchmark import machine  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -139,18 +139,38 @@ def summarize(rows, duration_s: float) -> dict:
 
 
 def plot_over_time(rows_by_key: dict, path: Path, rate_hz: float) -> None:
-    fig, ax = new_plot((8, 4.5))
-    for (detector_hz, name), rows in rows_by_key.items():
-        frames = sorted({r["frame"] for r in rows})
-        add = np.array([np.mean([r["add_m"] for r in rows if r["frame"] == f]) for f in frames]) * 1e3
-        kernel = np.ones(5) / 5
-        ax.plot(np.array(frames[2:-2]) / rate_hz, np.convolve(add, kernel, "valid"),
-                ls="-" if detector_hz == 1 else "--", label=f"{name}, detector {detector_hz:g} Hz")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("ADD(-S), mean over objects (mm; 5-frame average)")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=2)
-    save_plot(fig, ax, path)
+    """One panel per detector rate: the mean ADD(-S) over the objects against time, per strategy."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rates = sorted({hz for hz, _ in rows_by_key})
+    fig, axes = plt.subplots(len(rates), 1, figsize=(8, 3.2 * len(rates)), sharex=True, squeeze=False)
+    for ax, hz in zip(axes[:, 0], rates):
+        for (detector_hz, name), rows in rows_by_key.items():
+            if detector_hz != hz:
+                continue
+            frames = sorted({r["frame"] for r in rows})
+            add = np.array([np.mean([r["add_m"] for r in rows if r["frame"] == f]) for f in frames]) * 1e3
+            ax.plot(np.array(frames[2:-2]) / rate_hz, np.convolve(add, np.ones(5) / 5, "valid"), label=name, lw=1.2)
+        ax.set_yscale("log")
+        ax.set_ylabel("ADD(-S) (mm)")
+        ax.set_title(f"detector {hz:g} Hz: mean over objects, 5-frame average", fontsize=9)
+        ax.legend(fontsize=7, ncol=3)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(machine()[:90], fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
+def replot(out: Path, rate_hz: float) -> None:
+    """The plot again from the CSV of an earlier run."""
+    by_key = {}
+    with open(out / "tracking_frames.csv") as fh:
+        for r in csv.DictReader(fh):
+            by_key.setdefault((float(r["detector_hz"]), r["strategy"]), []).append(
+                dict(frame=int(r["frame"]), add_m=float(r["add_m"])))
+    plot_over_time(by_key, out / "tracking_error_over_time.png", rate_hz)
 
 
 def main(argv=None) -> int:
@@ -168,7 +188,11 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="outputs/tracking")
+    parser.add_argument("--replot", action="store_true", help="only redraw the plot from --out's CSV")
     args = parser.parse_args(argv)
+    if args.replot:
+        replot(Path(args.out), args.rate)
+        return 0
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
