@@ -43,9 +43,9 @@ from .detection_filter import DetectionRules, select_detections
 from .health import HealthMonitor, diagnostic_array
 from .inputs import FrameInputs
 from .parameters import declare_and_validate, parse_object_labels, validate_value
+from ..tracking import Detection, TrackManager, refine_tracks
 from .resources import default_checkpoint, default_models_dir
 from .throttle import Throttle
-from ..tracking import Detection, TrackManager, refine_tracks
 
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
                     history=HistoryPolicy.KEEP_LAST)
@@ -251,8 +251,9 @@ class RefinerNode(Node):
                                        f"{self.refiner.network_device.upper()}")
             p = self.params
             try:
-                frame = refine_tracks(self.refiner, self.tracks, tracks, rgb, K, p["iterations"], p["tracking_iterations"],
-                                      p["convergence_translation_mm"], p["convergence_rotation_deg"], p["refine_from"])
+                frame = refine_tracks(self.refiner, self.tracks, tracks, rgb, K, p["iterations"],
+                                      p["tracking_iterations"], p["convergence_translation_mm"],
+                                      p["convergence_rotation_deg"], p["refine_from"])
             except Exception as e:  # the tracks keep their pose and state from the last good frame
                 raise BackendFailure(f"{type(e).__name__}: {e}") from e
             timings, results, restarted = frame.timings_ms, frame.published, frame.restarted

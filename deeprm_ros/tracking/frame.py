@@ -1,7 +1,7 @@
 """One frame of tracking: refine every track in the image in one batch, starting from its pose and recurrent
-state, then store the results (TrackManager.record_frame) with a confidence per pose (confidence.py; it
-costs one more render of each object per frame). The ROS node and the
-tracking benchmark both call this, so the benchmark measures what the node does."""
+state, then store the results (TrackManager.record_frame) with a confidence per pose (confidence.py; it costs
+one more render of each object per frame). The ROS node and the tracking benchmark both call this, so the
+benchmark measures what the node does."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
