@@ -72,7 +72,7 @@ def render_video(models, renderer, n_frames: int, rate_hz: float, seed: int):
 
 def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_every: int, args) -> list[dict]:
     """Rows (frame, object, errors, confidence, re-initialized) for one strategy and detector rate."""
-    manager = TrackManager(max_unconverged_frames=strategy.max_unconverged_frames,
+    manager = TrackManager(gate_m=args.gate, max_unconverged_frames=strategy.max_unconverged_frames,
                            max_low_confidence_frames=strategy.max_low_confidence_frames,
                            min_confidence=args.min_confidence,
                            symmetries={o: m.symmetry_transforms() for o, m in models.items()})
@@ -184,6 +184,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=4, help="for a fresh track (the node's default)")
     parser.add_argument("--tracking-iterations", type=int, default=2, help="for a carried track (the node's default)")
     parser.add_argument("--min-confidence", type=float, default=0.5)
+    parser.add_argument("--gate", type=float, default=0.1, help="association_gate_m")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
     parser.add_argument("--threads", type=int, default=2)

@@ -212,8 +212,8 @@ def main(argv=None) -> int:
     scored = (f"Scored against the ground truth over {args.duration:.0f} s: {refined['frames']} refined frames "
               f"({refined['count']} objects), {coarse['frames']} frames of coarse detections ({coarse['count']} objects; "
               "the detector runs at 1 Hz). Tracks re-initialized from their detection: "
-              f"{tracks['reinitializations']}, {tracks['spurious_reinitializations']} of them spurious (the "
-              "track's last pose was under 10% of the diameter).")
+              f"{tracks['reinitializations']} ({tracks['spurious_reinitializations']} of them from a pose under 10% "
+              "of the diameter; the node's log says why each one was).")
     too_few = refined["frames"] < MIN_SCORED_FRAMES
     if too_few:
         scored += (f"\nTOO FEW FRAMES: {refined['frames']} refined frames is under {MIN_SCORED_FRAMES}; these numbers "

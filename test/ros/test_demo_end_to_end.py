@@ -27,6 +27,13 @@ def test_refined_poses_beat_the_coarse_detections(ros_prefix, tmp_path):
     # model gave 3.7 against 13.0 degrees over 30 s).
     assert refined["median_rotation_deg"] < 0.75 * coarse["median_rotation_deg"], (coarse, refined)
     assert (out / "overlay.png").stat().st_size > 10_000
-    # Moving objects that are tracked well are not re-initialized: no track lost a good pose to a re-initialization
-    # (the earlier convergence rule re-initialized every track every 1-2 s on this scene).
-    assert results["tracks"]["spurious_reinitializations"] == 0, results["tracks"]
+    # Moving objects do not trigger the refiner's own re-initialization rules (the earlier convergence rule
+    # re-initialized every track every 1-2 s on this scene, logging "(not converging)"); what remains are the
+    # restarts at a detection that disagrees with its track beyond the detector's noise (association_gate_m,
+    # reinit_rotation_deg), each logged with its reason and counted by the demo.
+    log = proc.stdout + proc.stderr
+    own_rules = [line for line in log.splitlines() if "re-initialized" in line and
+                 ("confidence below" in line or "not converging" in line)]
+    assert not own_rules, own_rules
+    # About 8 in 25 s (4 objects, 1 Hz detections); the convergence rule made about 60.
+    assert results["tracks"]["reinitializations"] <= 25, results["tracks"]
