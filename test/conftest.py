@@ -49,3 +49,18 @@ def ros_env() -> dict:
     """The environment for child processes (already isolated above)."""
     return dict(os.environ)
 
+
+
+@pytest.fixture(scope="session")
+def demo_models():
+    """The bundled demo objects (data/demo/models), loaded once."""
+    from deeprm_ros.meshes import load_object_library
+    from deeprm_ros.ros.resources import default_models_dir
+    return load_object_library(default_models_dir())
+
+
+@pytest.fixture(scope="session")
+def demo_renderer(demo_models):
+    """A 640x480 renderer of the demo objects; a GL context is bound to its thread, so the tests share this one."""
+    from deeprm_ros.render import Renderer
+    return Renderer(demo_models, 640, 480)

@@ -146,9 +146,13 @@ class Renderer:
 
     # -- internals -----------------------------------------------------------------------------------
     def _check_thread(self):
+        """Called first by every method that draws: refuses another thread, and makes this renderer's GL context
+        the current one (GL calls go to the thread's current context: with two renderers in one thread, the one
+        created last would otherwise receive the other's calls, with its own framebuffers and programs)."""
         if threading.get_ident() != self._thread:
             raise RuntimeError("Renderer used from another thread than the one that created it: GL contexts are "
                                "thread-bound (results would be silently wrong); create a Renderer per thread")
+        self.ctx.__enter__()
 
     def _target(self, w: int, h: int, tiles: int) -> _Target:
         """The (cached) framebuffer for images of (w, h), with room for at least `tiles` of them."""

@@ -1,0 +1,181 @@
+"""CPU runtimes for the network step, side by side in one run: onnxruntime fp32 (the node's onnx backend today),
+OpenVINO fp32, and int8 after post-training static quantization (onnxruntime's quantize_static, QDQ format,
+per-channel weights, calibrated on real crop pairs) run by onnxruntime and by OpenVINO.
+
+Models: the bundled demo model (its 120x160 input) and untrained B0 and B3 LSTM networks at 240x320 (weights do
+not change the cost). Calibration pairs: the synthetic video's frames (data/sequence.py), each object cropped at
+a noisy detection and rendered there (the refiner's own render_and_crop), with a zero state and the state after
+one step. Prints milliseconds per object-iteration at 1 and 8 objects, and the int8 outputs' deviation from
+fp32 on held-out pairs; writes the table as markdown.
+
+    python bench/cpu_runtimes.py --threads 2 --out docs/results/cpu_runtimes.md
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deeprm_ros.checkpoint import load_model
+from deeprm_ros.data.sequence import SyntheticSequence
+from deeprm_ros.export import export_onnx
+from deeprm_ros.meshes import load_object_library
+from deeprm_ros.model import create_model
+from deeprm_ros.refiner import Refiner
+from deeprm_ros.render import Renderer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from refiner_benchmark import machine  # noqa: E402
+
+
+def crop_pairs(model, models, renderer, n_frames: int, seed: int):
+    """(pairs (N, 6, h, w) float32, states after one step (list of (N, w) arrays)) from the synthetic video."""
+    seq = SyntheticSequence(models, renderer, seed=seed, detection_rate_hz=10.0)
+    refiner = Refiner(model, renderer, models, "cpu")
+    pairs = []
+    for i in range(n_frames):
+        f = seq.frame(i)
+        n = len(seq.obj_ids)
+        obs = torch.as_tensor(f.rgb).permute(2, 0, 1)[None].float().div(255.0)
+        K = torch.as_tensor(np.repeat(seq.K[None], n, 0), dtype=torch.float32)
+        T = torch.as_tensor(f.detections, dtype=torch.float32)
+        pair, _ = refiner.render_and_crop(obs, K, T, seq.obj_ids, torch.zeros(n, dtype=torch.long))
+        pairs.append(pair)
+    pairs = torch.cat(pairs)
+    with torch.no_grad():
+        step = model(pairs, None)
+    return pairs.numpy(), [s.numpy() for s in step.state]
+
+
+def feeds(pairs, states, widths, start, batch, zero_state: bool):
+    d = {"pair": pairs[start:start + batch]}
+    for i, w in enumerate(widths):
+        d[f"state_{i}"] = np.zeros((batch, w), np.float32) if zero_state else states[i][start:start + batch]
+    return d
+
+
+class Calibration:
+    """onnxruntime's CalibrationDataReader over the calibration pairs, with zero and one-step states."""
+
+    def __init__(self, pairs, states, widths):
+        self.items = [feeds(pairs, states, widths, i, 1, z) for i in range(len(pairs)) for z in (True, False)]
+
+    def get_next(self):
+        return self.items.pop() if self.items else None
+
+
+def quantize(fp32_path: Path, int8_path: Path, pairs, states, widths) -> Path:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    pre = int8_path.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32_path), str(pre))
+    quantize_static(str(pre), str(int8_path), Calibration(pairs, states, widths), quant_format=QuantFormat.QDQ,
+                    per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                    calibrate_method=CalibrationMethod.MinMax)
+    return int8_path
+
+
+class OrtRunner:
+    def __init__(self, path, threads):
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def __call__(self, feed):
+        return self.session.run(None, feed)
+
+
+class OpenVinoRunner:
+    """One compiled model per batch size (static shapes run fastest on the CPU plugin)."""
+
+    def __init__(self, path, threads):
+        import openvino as ov
+        self.core, self.path, self.threads, self.compiled = ov.Core(), str(path), threads, {}
+
+    def __call__(self, feed):
+        b = feed["pair"].shape[0]
+        if b not in self.compiled:
+            model = self.core.read_model(self.path)
+            model.reshape({name: [b, *arr.shape[1:]] for name, arr in feed.items()})
+            self.compiled[b] = self.core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads,
+                                                                      "PERFORMANCE_HINT": "LATENCY"})
+        result = self.compiled[b](feed)
+        return [result[o] for o in self.compiled[b].outputs]
+
+
+def time_ms(runner, feed, repeats: int) -> float:
+    for _ in range(3):
+        runner(feed)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        runner(feed)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=["demo", "b0", "b3"])
+    parser.add_argument("--calibration-frames", type=int, default=16, help="frames of 4 objects each")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--out", default="outputs/cpu_runtimes.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    objects = load_object_library(ROOT / "data/demo/models")
+    renderer = Renderer(objects, 640, 480)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            if name == "demo":
+                model = load_model(ROOT / "data/demo/checkpoint", "cpu").eval()
+            else:
+                model = create_model(int(name[1:]), "lstm", input_size=(240, 320), with_flow=False,
+                                     pretrained=False).eval()
+            fp32 = export_onnx(model, Path(tmp) / f"{name}.onnx")
+            pairs, states = crop_pairs(model, objects, renderer, args.calibration_frames + 4, seed=5)
+            n_cal = 4 * args.calibration_frames
+            widths = [s.shape[1] for s in states]
+            int8 = quantize(fp32, Path(tmp) / f"{name}.int8.onnx", pairs[:n_cal], [s[:n_cal] for s in states], widths)
+            runners = {"onnxruntime fp32": OrtRunner(fp32, args.threads),
+                       "OpenVINO fp32": OpenVinoRunner(fp32, args.threads),
+                       "onnxruntime int8": OrtRunner(int8, args.threads),
+                       "OpenVINO int8": OpenVinoRunner(int8, args.threads)}
+            held = feeds(pairs, states, widths, n_cal, 8, False)  # held-out pairs: the last frames
+            reference = runners["onnxruntime fp32"](held)
+            base = None
+            for runtime, runner in runners.items():
+                one = time_ms(runner, feeds(pairs, states, widths, n_cal, 1, False), args.repeats)
+                eight = time_ms(runner, held, args.repeats) / 8
+                out = runner(held)
+                dt = 1e3 * float(np.abs(out[0] - reference[0]).max())
+                dq = float(np.abs(out[1] - reference[1]).max())
+                base = base or one
+                rows.append((name, model.config.input_size, runtime, one, eight, base / one, dt, dq))
+                print(f"{name} {runtime}: {one:.1f} ms (1 object), {eight:.1f} ms per object (8), "
+                      f"{base / one:.2f}x", flush=True)
+    lines = [f"Machine: {machine()}", "",
+             "| model | input | runtime | ms / object-iteration, 1 object | ms / object-iteration, 8 objects | "
+             "speed-up (1 object) | max abs. diff. of (vx, vy, vz) x 1e3 | of q |", "|---|---|---|---|---|---|---|---|"]
+    for name, size, runtime, one, eight, speedup, dt, dq in rows:
+        lines.append(f"| {name} | {size[0]}x{size[1]} | {runtime} | {one:.1f} | {eight:.1f} | {speedup:.2f}x | "
+                     f"{dt:.2f} | {dq:.4f} |")
+    table = "\n".join(lines)
+    print(table)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
