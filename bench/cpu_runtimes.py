@@ -1,6 +1,6 @@
 """CPU runtimes for the network step, side by side in one run: onnxruntime fp32 (the node's onnx backend today),
-OpenVINO fp32, and int8 after post-training static quantization (onnxruntime's quantize_static, QDQ format,
-per-channel weights, calibrated on real crop pairs) run by onnxruntime and by OpenVINO.
+OpenVINO fp32 and bf16, and int8 after post-training static quantization calibrated on real crop pairs:
+onnxruntime's quantize_static (QDQ, per-channel weights) run by onnxruntime, and NNCF's run by OpenVINO.
 
 Models: the bundled demo model (its 120x160 input) and untrained B0 and B3 LSTM networks at 240x320 (weights do
 not change the cost). Calibration pairs: the synthetic video's frames (data/sequence.py), each object cropped at
@@ -8,6 +8,7 @@ a noisy detection and rendered there (the refiner's own render_and_crop), with a
 one step. Prints milliseconds per object-iteration at 1 and 8 objects, and the int8 outputs' deviation from
 fp32 on held-out pairs; writes the table as markdown.
 
+    pip install openvino nncf     # not in the project's requirements yet: only this benchmark uses them
     python bench/cpu_runtimes.py --threads 2 --out docs/results/cpu_runtimes.md
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ def quantize(fp32_path: Path, int8_path: Path, pairs, states, widths) -> Path:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     pre = int8_path.with_suffix(".pre.onnx")
-    quant_pre_process(str(fp32_path), str(pre))
+    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
     quantize_static(str(pre), str(int8_path), Calibration(pairs, states, widths), quant_format=QuantFormat.QDQ,
                     per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                     calibrate_method=CalibrationMethod.MinMax)
@@ -94,21 +95,34 @@ class OrtRunner:
 
 
 class OpenVinoRunner:
-    """One compiled model per batch size (static shapes run fastest on the CPU plugin)."""
+    """One compiled model per batch size (static shapes run fastest on the CPU plugin). precision: the CPU
+    plugin's inference precision ("f32", or "bf16", its default on CPUs with AMX or AVX512-BF16); model: an
+    openvino.Model (e.g. NNCF's int8 one) instead of the ONNX file."""
 
-    def __init__(self, path, threads):
+    def __init__(self, path, threads, precision: str = "f32", model=None):
         import openvino as ov
         self.core, self.path, self.threads, self.compiled = ov.Core(), str(path), threads, {}
+        self.precision, self.model = precision, model
 
     def __call__(self, feed):
         b = feed["pair"].shape[0]
         if b not in self.compiled:
-            model = self.core.read_model(self.path)
+            model = self.model.clone() if self.model is not None else self.core.read_model(self.path)
             model.reshape({name: [b, *arr.shape[1:]] for name, arr in feed.items()})
             self.compiled[b] = self.core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads,
-                                                                      "PERFORMANCE_HINT": "LATENCY"})
+                                                                      "PERFORMANCE_HINT": "LATENCY",
+                                                                      "INFERENCE_PRECISION_HINT": self.precision})
         result = self.compiled[b](feed)
         return [result[o] for o in self.compiled[b].outputs]
+
+
+def nncf_int8(fp32_path: Path, pairs, states, widths):
+    """OpenVINO's own post-training int8 (NNCF), calibrated on the same pairs, zero and one-step states."""
+    import nncf
+    import openvino as ov
+    model = ov.Core().read_model(str(fp32_path))
+    items = [feeds(pairs, states, widths, i, 1, z) for i in range(len(pairs)) for z in (True, False)]
+    return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
 
 
 def time_ms(runner, feed, repeats: int) -> float:
@@ -146,10 +160,12 @@ def main(argv=None) -> int:
             n_cal = 4 * args.calibration_frames
             widths = [s.shape[1] for s in states]
             int8 = quantize(fp32, Path(tmp) / f"{name}.int8.onnx", pairs[:n_cal], [s[:n_cal] for s in states], widths)
+            ov_int8 = nncf_int8(fp32, pairs[:n_cal], [s[:n_cal] for s in states], widths)
             runners = {"onnxruntime fp32": OrtRunner(fp32, args.threads),
                        "OpenVINO fp32": OpenVinoRunner(fp32, args.threads),
-                       "onnxruntime int8": OrtRunner(int8, args.threads),
-                       "OpenVINO int8": OpenVinoRunner(int8, args.threads)}
+                       "OpenVINO bf16": OpenVinoRunner(fp32, args.threads, "bf16"),
+                       "onnxruntime int8 (QDQ)": OrtRunner(int8, args.threads),
+                       "OpenVINO int8 (NNCF)": OpenVinoRunner(fp32, args.threads, "f32", ov_int8)}
             held = feeds(pairs, states, widths, n_cal, 8, False)  # held-out pairs: the last frames
             reference = runners["onnxruntime fp32"](held)
             base = None
