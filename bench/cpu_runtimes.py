@@ -125,6 +125,37 @@ def nncf_int8(fp32_path: Path, pairs, states, widths):
     return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
 
 
+class RuntimeStep:
+    """A runner as the refiner's network step (pair, state) -> StepOutput, for evaluating its accuracy."""
+
+    def __init__(self, runner, config, widths):
+        self.runner, self.config, self.widths = runner, config, widths
+
+    def __call__(self, pair, state=None, with_flow=False):
+        from deeprm_ros.model import StepOutput
+        b = pair.shape[0]
+        feed = {"pair": pair.detach().cpu().numpy().astype(np.float32)}
+        for i, w in enumerate(self.widths):
+            feed[f"state_{i}"] = np.zeros((b, w), np.float32) if not state else state[i].cpu().numpy()
+        outs = self.runner(feed)
+        return StepOutput(torch.from_numpy(np.asarray(outs[0])), torch.from_numpy(np.asarray(outs[1])),
+                          tuple(torch.from_numpy(np.asarray(o)) for o in outs[2:]))
+
+    def eval(self):
+        return self
+
+
+def demo_accuracy(runner, config, widths, data: str, out: Path) -> dict:
+    """AUC of ADD(-S) and median rotation error at 4 iterations on the demo's held-out split, this runtime."""
+    from deeprm_ros.evaluate import argument_parser, evaluate
+    args = argument_parser().parse_args(
+        ["--checkpoint", str(ROOT / "data/demo/checkpoint"), "--data", data, "--split", "test", "--targets",
+         "test_targets_bop19.json", "--iterations", "4", "--seed", "1", "--out", str(out)])
+    report = evaluate(args, RuntimeStep(runner, config, widths))
+    r = report["results"]["4 iter"]
+    return {"auc": r["auc_adds"], "rotation_deg": r["median_rotation_deg"]}
+
+
 def time_ms(runner, feed, repeats: int) -> float:
     for _ in range(3):
         runner(feed)
@@ -142,6 +173,9 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=["demo", "b0", "b3"])
     parser.add_argument("--calibration-frames", type=int, default=16, help="frames of 4 objects each")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--accuracy-data", default="",
+                        help="a BOP root (e.g. datasets/demo): also evaluate the demo model under each runtime, "
+                             "4 iterations on its test split (python -m deeprm_ros.data.synthetic ... --split test)")
     parser.add_argument("--out", default="outputs/cpu_runtimes.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -176,15 +210,21 @@ def main(argv=None) -> int:
                 dt = 1e3 * float(np.abs(out[0] - reference[0]).max())
                 dq = float(np.abs(out[1] - reference[1]).max())
                 base = base or one
-                rows.append((name, model.config.input_size, runtime, one, eight, base / one, dt, dq))
+                acc = ""
+                if name == "demo" and args.accuracy_data:
+                    a = demo_accuracy(runner, model.config, widths, args.accuracy_data,
+                                      Path(tmp) / f"eval_{runtime.replace(' ', '_')}")
+                    acc = f"{a['auc']:.1f} / {a['rotation_deg']:.2f}"
+                rows.append((name, model.config.input_size, runtime, one, eight, base / one, dt, dq, acc))
                 print(f"{name} {runtime}: {one:.1f} ms (1 object), {eight:.1f} ms per object (8), "
                       f"{base / one:.2f}x", flush=True)
     lines = [f"Machine: {machine()}", "",
              "| model | input | runtime | ms / object-iteration, 1 object | ms / object-iteration, 8 objects | "
-             "speed-up (1 object) | max abs. diff. of (vx, vy, vz) x 1e3 | of q |", "|---|---|---|---|---|---|---|---|"]
-    for name, size, runtime, one, eight, speedup, dt, dq in rows:
+             "speed-up (1 object) | max abs. diff. of (vx, vy, vz) x 1e3 | of q | demo AUC / rot. (deg), 4 iter |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, size, runtime, one, eight, speedup, dt, dq, acc in rows:
         lines.append(f"| {name} | {size[0]}x{size[1]} | {runtime} | {one:.1f} | {eight:.1f} | {speedup:.2f}x | "
-                     f"{dt:.2f} | {dq:.4f} |")
+                     f"{dt:.2f} | {dq:.4f} | {acc} |")
     table = "\n".join(lines)
     print(table)
     out = Path(args.out)

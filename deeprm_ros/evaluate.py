@@ -41,7 +41,9 @@ def initial_poses(targets, coarse=None, seed=0, rotation_std_deg=ROTATION_STD_DE
     return T0, have
 
 
-def evaluate(args) -> dict:
+def evaluate(args, step_model=None) -> dict:
+    """step_model: a network step to evaluate instead of the checkpoint's on args.backend (any callable like
+    DeepRM: (pair, state) -> StepOutput, e.g. another runtime's build of the same weights)."""
     from tqdm import tqdm
 
     from .data.bop import BopDataset, resolve_models_dir
@@ -63,7 +65,12 @@ def evaluate(args) -> dict:
     T_gt = np.stack([t.T_cam_obj for t in targets])
     obj_ids = np.array([t.obj_id for t in targets])
     first = ds.load_image(targets[0].scene_id, targets[0].im_id)
-    refiner = Refiner.from_checkpoint(args.checkpoint, models, first.shape[1], first.shape[0], args.device, args.backend)
+    if step_model is None:
+        refiner = Refiner.from_checkpoint(args.checkpoint, models, first.shape[1], first.shape[0], args.device,
+                                          args.backend)
+    else:
+        from .render import Renderer
+        refiner = Refiner(step_model, Renderer(models, width=first.shape[1], height=first.shape[0]), models, "cpu")
     counts = sorted(set(args.iterations))
     estimates = {k: T0.copy() for k in counts}
     stage_ms = dict.fromkeys((*STAGES, "total"), 0.0)
@@ -121,7 +128,7 @@ def evaluate(args) -> dict:
     return report
 
 
-def main(argv=None) -> int:
+def argument_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Evaluate a DeepRM checkpoint on a BOP split")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True, help="BOP dataset root")
@@ -141,7 +148,11 @@ def main(argv=None) -> int:
     p.add_argument("--symmetric-ids", type=int, nargs="*", default=None,
                    help="objects scored with ADD-S (default: those with symmetries in models_info.json)")
     p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = argument_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     evaluate(args)
     return 0
