@@ -121,7 +121,7 @@ def nncf_int8(fp32_path: Path, pairs, states, widths):
     import nncf
     import openvino as ov
     model = ov.Core().read_model(str(fp32_path))
-    items = [feeds(pairs, states, widths, i, 1, z) for i in range(len(pairs)) for z in (True, False)]
+    items = Calibration(pairs, states, widths).items
     return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
 
 

@@ -11,9 +11,9 @@ turning, ground truth at every frame) refined frame by frame by the node's own p
 
 Reported over all frames and objects: AUC of ADD(-S) (0-10 cm), median rotation / translation error, the
 share under 10% of the diameter, re-initializations per minute (spurious: of a track whose pose entering the
-frame was under 10% of the diameter; strategy (a)'s restart at every frame is not counted), and the area
-under the ROC curve of the pose
-confidence (the Detection3D score) separating good poses (ADD(-S) < 10% of the diameter) from bad ones.
+frame was under 10% of the diameter; strategy (a)'s restart at every frame is not counted), and the area under
+the ROC curve of the pose confidence (the Detection3D score) separating good poses (ADD(-S) < 10% of the
+diameter) from bad ones.
 Writes a CSV of every (frame, object), a JSON summary, a markdown table and a plot of error against time.
 
     python bench/tracking_benchmark.py --duration 30 --rate 10 --detector-rates 1 5 --out docs/results/tracking
@@ -47,7 +47,7 @@ from refiner_benchmark import machine  # noqa: E402
 @dataclass(frozen=True)
 class Strategy:
     name: str
-    from_detection: bool = False      # (a): restart every frame from the latest detection
+    refine_from: str = "track"        # "detection": (a), restart every frame from the latest detection
     carry_state: bool = True
     tracking_iterations: int | None = None   # None: --tracking-iterations
     max_unconverged_frames: int = 0
@@ -55,7 +55,7 @@ class Strategy:
 
 
 STRATEGIES = {s.name: s for s in [
-    Strategy("detection", from_detection=True),
+    Strategy("detection", refine_from="detection"),
     Strategy("tracking"),
     Strategy("tracking_4iter", tracking_iterations=4),
     Strategy("no_state", carry_state=False),
@@ -91,7 +91,7 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
         tracks = list(manager.tracks.values())
         result = refine_tracks(refiner, manager, tracks, f.rgb, seq.K, args.iterations,
                                strategy.tracking_iterations or args.tracking_iterations,
-                               2.0, 1.0, "detection" if strategy.from_detection else "track", strategy.carry_state)
+                               2.0, 1.0, strategy.refine_from, strategy.carry_state)
         restarted = {t.track_id: why for t, why in result.restarted}
         for i, t in enumerate(tracks):
             # A re-initialized track publishes nothing this frame; it is scored at its restart pose, as a

@@ -145,10 +145,11 @@ class Renderer:
                  self.gl_renderer)
 
     # -- internals -----------------------------------------------------------------------------------
-    def _check_thread(self):
-        """Called first by every method that draws: refuses another thread, and makes this renderer's GL context
-        the current one (GL calls go to the thread's current context: with two renderers in one thread, the one
-        created last would otherwise receive the other's calls, with its own framebuffers and programs)."""
+    def _activate(self):
+        """Called first by every method that draws or frees GL objects: refuses another thread, and makes this
+        renderer's GL context the current one (GL calls go to the thread's current context: with two renderers in
+        one thread, the one created last would otherwise receive the other's calls, with its own framebuffers and
+        programs)."""
         if threading.get_ident() != self._thread:
             raise RuntimeError("Renderer used from another thread than the one that created it: GL contexts are "
                                "thread-bound (results would be silently wrong); create a Renderer per thread")
@@ -219,7 +220,7 @@ class Renderer:
         """All `objects` [(obj_id, T_cam_obj)] in one (height, width) image, occluding each other.
         Brightness gain 1 (the scene's lighting is the caller's: light_dir is the direction the light
         travels in the camera frame, light_color an RGB multiplier, ambient the ambient share)."""
-        self._check_thread()
+        self._activate()
         h, w = self.height, self.width
         t = self._target(w, h, 1)
         self._begin(t, 1, light_dir, light_color, ambient)
@@ -241,6 +242,7 @@ class Renderer:
             if not self.metering:
                 self.gains[oid] = 1.0
             else:
+                self._activate()
                 mesh = self.meshes[oid]
                 h, w = self.height, self.width
                 rgb = np.empty((h, w, 3), np.uint8)
@@ -266,7 +268,7 @@ class Renderer:
         size (height, width) renders at another resolution than the default (e.g. straight into a network
         crop with the crop's intrinsics). Returns rgb (B, H, W, 3) uint8 and depth (B, H, W) float32 metres
         (0 = background)."""
-        self._check_thread()
+        self._activate()
         K = np.asarray(K, dtype=np.float64)
         poses = np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)
         obj_ids = [int(o) for o in np.asarray(obj_ids).reshape(-1)]
@@ -294,6 +296,7 @@ class Renderer:
 
     def release(self):
         """Free the GL objects and the context (in the creating thread)."""
+        self._activate()
         for m in self.meshes.values():
             m.release()
         for t in self._targets.values():

@@ -49,7 +49,6 @@ class SyntheticCamera(Node):
         self.sequence = SyntheticSequence(self.models, self.renderer, self.seed, self.rate_hz, self.detection_rate_hz,
                                           self.focal, self.noise_rot, self.noise_trans, self.time_scale)
         self.K = self.sequence.K
-        self.motion = self.sequence.motion
         self.pub_image = self.create_publisher(Image, "image", qos_profile_sensor_data)
         self.pub_info = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
         self.pub_det = self.create_publisher(Detection3DArray, "detections", 10)
@@ -60,7 +59,7 @@ class SyntheticCamera(Node):
     def _array(self, header, poses, scores=None) -> Detection3DArray:
         arr = Detection3DArray()
         arr.header = header
-        for i, (oid, T) in enumerate(zip(self.motion.obj_ids, poses)):
+        for i, (oid, T) in enumerate(zip(self.sequence.obj_ids, poses)):
             det = Detection3D()
             det.header = header
             det.id = str(i)

@@ -55,7 +55,9 @@ def outline_agreement(refiner, rgb, K, poses, obj_ids) -> np.ndarray:
     """confidence.contour_agreement of each refined pose: the object rendered once more at its final pose, in
     the same crop as the network's, against the observed crop."""
     import torch
-    obs = torch.as_tensor(rgb, device=refiner.device).permute(2, 0, 1)[None].float().div_(255.0)
+
+    from ..refiner import _to_image_tensor
+    obs = _to_image_tensor(rgb, refiner.device)
     Ks = torch.as_tensor(np.repeat(K[None], len(poses), 0), dtype=torch.float32, device=refiner.device)
     T = torch.as_tensor(poses, dtype=torch.float32, device=refiner.device)
     pair, record = refiner.render_and_crop(obs, Ks, T, obj_ids, torch.zeros(len(poses), dtype=torch.long),

@@ -40,7 +40,6 @@ class Track:
     pose: np.ndarray
     detection_pose: np.ndarray      # the latest coarse pose: where a re-initialization restarts
     state: tuple | None = None      # recurrent state, batch dimension 1; None = zeros
-    score: float = 1.0
     last_detected: float = 0.0
     unconverged_frames: int = 0
     low_confidence_frames: int = 0
@@ -87,7 +86,6 @@ class TrackManager:
                 t, d = self.tracks[tid], detections[di]
                 t.detection_pose = d.pose.copy()
                 t.last_detected = stamp
-                t.score = d.score
                 if reinit:
                     self.reinitialize(t)
                     self.restarted.append((t, f"its detection is {dist:.3f} m away, beyond association_gate_m"))
@@ -102,8 +100,7 @@ class TrackManager:
                 continue
             if len(self.tracks) >= self.max_tracks:
                 break
-            t = Track(self.next_id, d.class_id, d.obj_id, d.pose.copy(), d.pose.copy(), score=d.score,
-                      last_detected=stamp)
+            t = Track(self.next_id, d.class_id, d.obj_id, d.pose.copy(), d.pose.copy(), last_detected=stamp)
             self.tracks[t.track_id] = t
             self.next_id += 1
             created.append(t)

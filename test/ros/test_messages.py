@@ -32,9 +32,9 @@ def _tracks():
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = Rotation.from_euler("xyz", euler, degrees=True).as_matrix(), t
         poses.append(T)
-    a = Track(3, "mug", 1, poses[0], poses[0].copy(), score=0.8, iterations_run=4, last_translation_mm=1.5,
+    a = Track(3, "mug", 1, poses[0], poses[0].copy(), iterations_run=4, last_translation_mm=1.5,
               last_rotation_deg=0.4, converged=True, confidence=0.93, reinitializations=2)
-    b = Track(7, "can", 4, poses[1], poses[1].copy(), score=0.6, iterations_run=2, last_translation_mm=3.0,
+    b = Track(7, "can", 4, poses[1], poses[1].copy(), iterations_run=2, last_translation_mm=3.0,
               last_rotation_deg=2.0, converged=False, confidence=0.41)
     return [a, b]
 
