@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     p.add_argument("--kind", default="lstm", choices=["lstm", "gru", "mlp"])
     p.add_argument("--objects", type=int, default=8)
     p.add_argument("--iterations", type=int, default=4)
-    p.add_argument("--backends", nargs="+", default=None, help="torch onnx (CPU default) / torch (GPU default)")
+    p.add_argument("--backends", nargs="+", default=None, help="torch onnx openvino (CPU default: torch onnx) / torch (GPU default)")
     p.add_argument("--input", type=int, nargs=2, default=list(CROP_SIZE))
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", default="outputs/bench")
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             model = make_model(args.phi, args.kind, backend, tuple(args.input), device, tmp)
-            refiner = Refiner(model, renderer, models, device if backend != "onnx" else "cpu")
+            refiner = Refiner(model, renderer, models, device if backend not in ("onnx", "openvino") else "cpu")
             batched = time_batched(refiner, image, K, obj, poses, args.iterations, args.repeats)
             sequential = time_sequential(refiner, image, K, obj, poses, args.iterations, args.repeats)
             rows.append((backend, batched, sequential))

@@ -27,9 +27,11 @@ from deeprm_ros.data.sequence import SyntheticSequence
 from deeprm_ros.export import export_onnx
 from deeprm_ros.meshes import load_object_library
 from deeprm_ros.model import create_model
+from deeprm_ros.openvino_step import block_telemetry
 from deeprm_ros.refiner import Refiner
 from deeprm_ros.render import Renderer
 
+block_telemetry()  # before openvino and nncf are imported: both report usage over the network otherwise
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from refiner_benchmark import machine  # noqa: E402

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds after the first refinement not measured (default: soak 20, else 5)")
     g = p.add_argument_group("refiner node parameters (passed through)")
-    g.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    g.add_argument("--backend", choices=["torch", "onnx", "openvino"], default="torch")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     g.add_argument("--iterations", type=int, default=None)
     g.add_argument("--tracking-iterations", type=int, default=None)

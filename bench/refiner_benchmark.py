@@ -70,6 +70,9 @@ def make_model(phi, kind, backend, input_size, device, tmp):
     if backend == "onnx":
         path = export_onnx(model, Path(tmp) / f"b{phi}_{kind}.onnx")
         return OnnxStepModel(path, model.config, device=str(device))  # the CUDA provider on a GPU machine
+    if backend == "openvino":  # CPU, bf16 where the CPU has it natively (OpenVINO reads the ONNX file itself)
+        from deeprm_ros.openvino_step import OpenVinoStepModel
+        return OpenVinoStepModel(export_onnx(model, Path(tmp) / f"b{phi}_{kind}.onnx"), model.config)
     if backend == "compile":
         compiled = torch.compile(model)
         compiled.config = model.config
@@ -96,7 +99,7 @@ def main(argv=None) -> int:
     p.add_argument("--phis", type=int, nargs="+", default=[0, 2, 3])
     p.add_argument("--kinds", nargs="+", default=["lstm", "gru", "mlp"])
     p.add_argument("--objects", type=int, nargs="+", default=[1, 4, 8])
-    p.add_argument("--backends", nargs="+", default=None, help="torch compile onnx (default: all that apply)")
+    p.add_argument("--backends", nargs="+", default=None, help="torch compile onnx openvino (default: all that apply but openvino)")
     p.add_argument("--input", type=int, nargs=2, default=list(CROP_SIZE), help="crop size (the paper: 240 320)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", default="outputs/bench")
@@ -124,7 +127,7 @@ def main(argv=None) -> int:
                     except Exception as e:  # e.g. torch.compile without a compiler
                         print(f"B{phi}-{kind} {backend}: skipped ({type(e).__name__}: {str(e)[:80]})")
                         continue
-                    refiner = Refiner(model, renderer, models, device if backend != "onnx" else "cpu")
+                    refiner = Refiner(model, renderer, models, device if backend not in ("onnx", "openvino") else "cpu")
                     for n in args.objects:
                         obj, poses = obj_all[:n], poses_all[:n]
                         per_iter = measure(refiner, image, K, obj, poses, 4, args.repeats)

@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     parser.add_argument("--min-confidence", type=float, default=0.5)
     parser.add_argument("--gate", type=float, default=0.1, help="association_gate_m")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backend", default="onnx", choices=["torch", "onnx"])
+    parser.add_argument("--backend", default="onnx", choices=["torch", "onnx", "openvino"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="outputs/tracking")
     parser.add_argument("--replot", action="store_true", help="only redraw the plot from --out's CSV")

@@ -67,7 +67,7 @@ def evaluate(args, step_model=None) -> dict:
     first = ds.load_image(targets[0].scene_id, targets[0].im_id)
     if step_model is None:
         refiner = Refiner.from_checkpoint(args.checkpoint, models, first.shape[1], first.shape[0], args.device,
-                                          args.backend)
+                                          args.backend, openvino_precision=args.openvino_precision)
     else:
         from .render import Renderer
         refiner = Refiner(step_model, Renderer(models, width=first.shape[1], height=first.shape[0]), models, "cpu")
@@ -141,7 +141,9 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--rotation-std-deg", type=float, default=ROTATION_STD_DEG)
     p.add_argument("--translation-std-m", type=float, nargs=3, default=TRANSLATION_STD_M)
     p.add_argument("--iterations", type=int, nargs="+", default=[2, 4, 6, 8, 10, 12])
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--backend", choices=["torch", "onnx", "openvino"], default="torch")
+    p.add_argument("--openvino-precision", choices=["auto", "f32", "bf16"], default="auto",
+                   help="the openvino backend's precision (auto: bf16 where the CPU has it natively)")
     p.add_argument("--device", default="auto")
     p.add_argument("--n-points", type=int, default=1000)
     p.add_argument("--max-targets", type=int, default=0)

@@ -133,29 +133,29 @@ def weights_digest(checkpoint) -> str:
     return hashlib.sha256((Path(checkpoint) / "model.safetensors").read_bytes()).hexdigest()
 
 
-def _exported_from(onnx_path: Path, checkpoint) -> bool:
-    """True when onnx_path was exported from the checkpoint's current weights: its source digest matches,
-    or (an ONNX file with no digest) it is newer than the weights."""
-    if not onnx_path.exists():
+def exported_from(path: Path, checkpoint) -> bool:
+    """True when path (an ONNX or OpenVINO file) was made from the checkpoint's current weights: its source
+    digest matches, or (a file with no digest) it is newer than the weights."""
+    if not path.exists():
         return False
-    source = source_file(onnx_path)
+    source = source_file(path)
     weights = Path(checkpoint) / "model.safetensors"
     if source.exists():
         return weights.exists() and source.read_text().strip() == weights_digest(checkpoint)
-    return not weights.exists() or onnx_path.stat().st_mtime >= weights.stat().st_mtime
+    return not weights.exists() or path.stat().st_mtime >= weights.stat().st_mtime
 
 
-def onnx_path_for(checkpoint) -> Path:
-    """Where the ONNX file of a checkpoint lives: beside it (shipped with a bundle, or exported there), or in
-    ~/.cache when that folder is read-only (an installed share/ folder); keyed by the weights' size and time so
-    a new checkpoint re-exports."""
+def artifact_path_for(checkpoint, filename: str = ONNX_FILE) -> Path:
+    """Where a file made from a checkpoint (its ONNX export, its OpenVINO IR) lives: beside it (shipped with a
+    bundle, or made there), or in ~/.cache when that folder is read-only (an installed share/ folder); keyed by
+    the weights' size and time so a new checkpoint makes it again."""
     checkpoint = Path(checkpoint)
-    beside = checkpoint / ONNX_FILE
-    if _exported_from(beside, checkpoint) or os.access(checkpoint, os.W_OK):
+    beside = checkpoint / filename
+    if exported_from(beside, checkpoint) or os.access(checkpoint, os.W_OK):
         return beside
     st = (checkpoint / "model.safetensors").stat()
     key = hashlib.sha1(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deeprm_ros" / key / ONNX_FILE
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deeprm_ros" / key / filename
 
 
 def export_for(checkpoint, path, model: DeepRM | None = None) -> Path:
@@ -169,18 +169,21 @@ def export_for(checkpoint, path, model: DeepRM | None = None) -> Path:
 
 def ensure_onnx(checkpoint) -> Path:
     """The checkpoint's ONNX file: the shipped or earlier export when it matches the weights, else exported now."""
-    path = onnx_path_for(checkpoint)
-    if not _exported_from(path, checkpoint):
+    path = artifact_path_for(checkpoint, ONNX_FILE)
+    if not exported_from(path, checkpoint):
         export_for(checkpoint, path)
     return path
 
 
 def bundle(checkpoint, out_dir) -> Path:
-    """What the package ships: an inference-only float16 copy of a checkpoint (no flow decoder, half the bytes)
-    and its ONNX export, so that the node's onnx backend starts without exporting on a user's first run."""
+    """What the package ships: an inference-only float16 copy of a checkpoint (no flow decoder, half the bytes),
+    its ONNX export and its OpenVINO IR, so that the node's onnx and openvino backends start without converting
+    anything on a user's first run."""
     from .checkpoint import load_model, save_model
+    from .openvino_step import OPENVINO_FILE, convert
     weights = save_model(load_model(checkpoint), out_dir, half=True, inference_only=True)
     export_for(out_dir, Path(out_dir) / ONNX_FILE)
+    convert(out_dir, Path(out_dir) / OPENVINO_FILE, Path(out_dir) / ONNX_FILE)
     return weights
 
 
@@ -191,8 +194,10 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--out", default=None, help=f"default: <checkpoint>/{ONNX_FILE}")
     parser.add_argument("--bundle", default=None, metavar="DIR",
-                        help="instead: write an inference-only float16 copy of the checkpoint and its ONNX "
-                             "export to DIR (what data/demo/checkpoint holds)")
+                        help="instead: write an inference-only float16 copy of the checkpoint, its ONNX "
+                             "export and its OpenVINO IR to DIR (what data/demo/checkpoint holds)")
+    parser.add_argument("--openvino", action="store_true",
+                        help="also convert the ONNX export to OpenVINO IR (<checkpoint>/model.xml + model.bin)")
     args = parser.parse_args(argv)
     try:
         if args.bundle:
@@ -204,6 +209,9 @@ def main(argv=None) -> int:
         return 2
     path = export_for(args.checkpoint, Path(args.out) if args.out else Path(args.checkpoint) / ONNX_FILE, model)
     print(f"wrote {path}")
+    if args.openvino:
+        from .openvino_step import OPENVINO_FILE, convert
+        print(f"wrote {convert(args.checkpoint, path.with_name(OPENVINO_FILE), path)}")
     return 0
 
 

@@ -49,6 +49,7 @@ class RefinerOutput:
 
 
 STAGES = ("render", "crop", "network", "update")
+BACKENDS = ("torch", "onnx", "openvino")
 
 
 class StageTimer:
@@ -96,11 +97,12 @@ class Refiner:
 
     @classmethod
     def from_checkpoint(cls, checkpoint, models: dict, width: int, height: int, device="auto", backend="torch",
-                        threads: int = 0) -> "Refiner":
+                        threads: int = 0, openvino_precision: str = "auto") -> "Refiner":
         """The inference refiner of a checkpoint folder for width x height images, with the network on the
-        chosen backend: "torch" (on `device`; "auto" = cuda when available) or "onnx" (onnxruntime, which
+        chosen backend: "torch" (on `device`; "auto" = cuda when available), "onnx" (onnxruntime, which
         takes the CUDA provider itself when it can; the refiner's own tensors then stay on the CPU, where
-        onnxruntime takes and returns them). threads > 0 caps the network's CPU threads."""
+        onnxruntime takes and returns them) or "openvino" (the CPU, in openvino_precision: "auto" = bf16 where
+        the CPU has it natively). threads > 0 caps the network's CPU threads."""
         from .checkpoint import load_config, load_model
         from .render import Renderer
 
@@ -110,12 +112,17 @@ class Refiner:
             from .export import OnnxStepModel, ensure_onnx
             model = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint), threads=threads, device=device)
             device = "cpu"
+        elif backend == "openvino":
+            from .openvino_step import OpenVinoStepModel, ensure_openvino
+            model = OpenVinoStepModel(ensure_openvino(checkpoint), load_config(checkpoint), threads=threads,
+                                      precision=openvino_precision)
+            device = "cpu"
         elif backend == "torch":
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             model = load_model(checkpoint, device)
         else:
-            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         return cls(model, Renderer(models, width=width, height=height), models, device)
 
     @property

@@ -174,7 +174,8 @@ class RefinerNode(Node):
             self.renderer_size = None
             threads = self.params["cpu_threads"] or max(1, (os.cpu_count() or 2) // 2)
             self._build = lambda w, h: Refiner.from_checkpoint(self.checkpoint, self.models, w, h, self.params["device"],
-                                                               self.params["backend"], threads)
+                                                               self.params["backend"], threads,
+                                                               self.params["openvino_precision"])
             self.ready.set()
             while self.inputs.running:
                 msg = self.inputs.next_frame(on_reset=self._reset_tracks)
@@ -247,8 +248,9 @@ class RefinerNode(Node):
                     raise WorkerStopped(f"the {self.params['backend']} backend could not be built: "
                                         f"{type(e).__name__}: {e}") from e
                 self.renderer_size = (rgb.shape[1], rgb.shape[0])
+                precision = getattr(self.refiner.model, "precision", None)  # OpenVINO's f32 or bf16
                 self.get_logger().info(f"{self.params['backend']} backend runs on "
-                                       f"{self.refiner.network_device.upper()}")
+                                       f"{self.refiner.network_device.upper()}" + (f" in {precision}" if precision else ""))
             p = self.params
             try:
                 frame = refine_tracks(self.refiner, self.tracks, tracks, rgb, K, p["iterations"],

@@ -72,10 +72,15 @@ PARAMETERS: list[ParameterSpec] = [
                   check=_check_object_labels, read_only=True),
     ParameterSpec("device", "auto", STRING, "Torch device: 'auto' (cuda when available, else cpu), 'cpu' or 'cuda'.",
                   choices=("auto", "cpu", "cuda"), read_only=True),
-    ParameterSpec("backend", "torch", STRING, "Network backend: 'torch' or 'onnx' (onnxruntime).",
-                  choices=("torch", "onnx"), read_only=True),
+    ParameterSpec("backend", "torch", STRING,
+                  "Network backend: 'torch', 'onnx' (onnxruntime; CUDA with onnxruntime-gpu) or 'openvino' (CPU only; "
+                  "bf16 on CPUs that have it natively: the fastest CPU choice for the demo model).",
+                  choices=("torch", "onnx", "openvino"), read_only=True),
+    ParameterSpec("openvino_precision", "auto", STRING,
+                  "Precision of the openvino backend: 'auto' (bf16 where the CPU has it natively, else f32), 'f32' or "
+                  "'bf16'.", choices=("auto", "f32", "bf16"), read_only=True),
     ParameterSpec("cpu_threads", 0, INTEGER,
-                  "CPU threads of the network (torch or onnxruntime); 0 = half of the cores, at least 1, leaving the "
+                  "CPU threads of the network (torch, onnxruntime or OpenVINO); 0 = half of the cores, at least 1, leaving the "
                   "rest to the camera driver and the robot (all cores oversubscribe a small CPU badly).",
                   range=(0, 256), read_only=True),
     ParameterSpec("image_transport", "raw", STRING,
