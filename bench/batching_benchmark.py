@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             model = make_model(args.phi, args.kind, backend, tuple(args.input), device, tmp)
-            refiner = Refiner(model, renderer, models, device if backend not in ("onnx", "openvino") else "cpu")
+            refiner = Refiner(model, renderer, models, device if backend not in ("onnx", "onnx_trt", "openvino") else "cpu")
             batched = time_batched(refiner, image, K, obj, poses, args.iterations, args.repeats)
             sequential = time_sequential(refiner, image, K, obj, poses, args.iterations, args.repeats)
             rows.append((backend, batched, sequential))

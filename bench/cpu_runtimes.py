@@ -158,15 +158,25 @@ def demo_accuracy(runner, config, widths, data: str, out: Path) -> dict:
     return {"auc": r["auc_adds"], "rotation_deg": r["median_rotation_deg"]}
 
 
-def time_ms(runner, feed, repeats: int) -> float:
-    for _ in range(3):
-        runner(feed)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        runner(feed)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+def interleaved_ms(runners: dict, feed, repeats: int, rounds: int = 5) -> dict:
+    """Median ms per call of each runner on feed. The runners take turns, `rounds` times, a share of the
+    repeats each turn: on a shared 2-core machine the speed drifts by up to 1.5x between minutes, and
+    back-to-back blocks would put that drift into the ratios."""
+    for runner in runners.values():
+        for _ in range(3):
+            runner(feed)
+    times = {name: [] for name in runners}
+    per_round = max(1, repeats // rounds)
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                runner(feed)
+                times[name].append(time.perf_counter() - t0)
+    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+RUNTIMES = ("onnxruntime fp32", "OpenVINO fp32", "OpenVINO bf16", "onnxruntime int8 (QDQ)", "OpenVINO int8 (NNCF)")
 
 
 def main(argv=None) -> int:
@@ -174,7 +184,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="+", default=["demo", "b0", "b3"])
     parser.add_argument("--calibration-frames", type=int, default=16, help="frames of 4 objects each")
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=40, help="timed calls per runtime and batch size")
+    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=list(RUNTIMES),
+                        help="which runtimes (default: all; the int8 ones take minutes to calibrate)")
     parser.add_argument("--accuracy-data", default="",
                         help="a BOP root (e.g. datasets/demo): also evaluate the demo model under each runtime, "
                              "4 iterations on its test split (python -m deeprm_ros.data.synthetic ... --split test)")
@@ -195,19 +207,27 @@ def main(argv=None) -> int:
             pairs, states = crop_pairs(model, objects, renderer, args.calibration_frames + 4, seed=5)
             n_cal = 4 * args.calibration_frames
             widths = [s.shape[1] for s in states]
-            int8 = quantize(fp32, Path(tmp) / f"{name}.int8.onnx", pairs[:n_cal], [s[:n_cal] for s in states], widths)
-            ov_int8 = nncf_int8(fp32, pairs[:n_cal], [s[:n_cal] for s in states], widths)
-            runners = {"onnxruntime fp32": OrtRunner(fp32, args.threads),
-                       "OpenVINO fp32": OpenVinoRunner(fp32, args.threads),
-                       "OpenVINO bf16": OpenVinoRunner(fp32, args.threads, "bf16"),
-                       "onnxruntime int8 (QDQ)": OrtRunner(int8, args.threads),
-                       "OpenVINO int8 (NNCF)": OpenVinoRunner(fp32, args.threads, "f32", ov_int8)}
+            calibration = (pairs[:n_cal], [s[:n_cal] for s in states], widths)
+            runners = {}
+            for runtime in args.runtimes:
+                if runtime == "onnxruntime fp32":
+                    runners[runtime] = OrtRunner(fp32, args.threads)
+                elif runtime == "OpenVINO fp32":
+                    runners[runtime] = OpenVinoRunner(fp32, args.threads)
+                elif runtime == "OpenVINO bf16":
+                    runners[runtime] = OpenVinoRunner(fp32, args.threads, "bf16")
+                elif runtime == "onnxruntime int8 (QDQ)":
+                    runners[runtime] = OrtRunner(quantize(fp32, Path(tmp) / f"{name}.int8.onnx", *calibration),
+                                                 args.threads)
+                else:
+                    runners[runtime] = OpenVinoRunner(fp32, args.threads, "f32", nncf_int8(fp32, *calibration))
             held = feeds(pairs, states, widths, n_cal, 8, False)  # held-out pairs: the last frames
-            reference = runners["onnxruntime fp32"](held)
+            reference = OrtRunner(fp32, args.threads)(held)
+            ones = interleaved_ms(runners, feeds(pairs, states, widths, n_cal, 1, False), args.repeats)
+            eights = interleaved_ms(runners, held, args.repeats)
             base = None
             for runtime, runner in runners.items():
-                one = time_ms(runner, feeds(pairs, states, widths, n_cal, 1, False), args.repeats)
-                eight = time_ms(runner, held, args.repeats) / 8
+                one, eight = ones[runtime], eights[runtime] / 8
                 out = runner(held)
                 dt = 1e3 * float(np.abs(out[0] - reference[0]).max())
                 dq = float(np.abs(out[1] - reference[1]).max())

@@ -70,6 +70,16 @@ def make_model(phi, kind, backend, input_size, device, tmp):
     if backend == "onnx":
         path = export_onnx(model, Path(tmp) / f"b{phi}_{kind}.onnx")
         return OnnxStepModel(path, model.config, device=str(device))  # the CUDA provider on a GPU machine
+    if backend == "onnx_trt":  # onnxruntime's TensorRT provider in fp16 (engines cached in tmp), CUDA as fallback
+        path = export_onnx(model, Path(tmp) / f"b{phi}_{kind}.onnx")
+        trt = ("TensorrtExecutionProvider", {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                                             "trt_engine_cache_path": str(tmp)})
+        return OnnxStepModel(path, model.config, providers=[trt, "CUDAExecutionProvider", "CPUExecutionProvider"])
+    if backend == "cudagraphs":  # torch.compile's reduce-overhead mode: the step replayed as a CUDA graph
+        compiled = torch.compile(model, mode="reduce-overhead")
+        compiled.config = model.config
+        compiled.recurrent = model.recurrent
+        return compiled
     if backend == "openvino":  # CPU, bf16 where the CPU has it natively (OpenVINO reads the ONNX file itself)
         from deeprm_ros.openvino_step import OpenVinoStepModel
         return OpenVinoStepModel(export_onnx(model, Path(tmp) / f"b{phi}_{kind}.onnx"), model.config)
@@ -99,7 +109,7 @@ def main(argv=None) -> int:
     p.add_argument("--phis", type=int, nargs="+", default=[0, 2, 3])
     p.add_argument("--kinds", nargs="+", default=["lstm", "gru", "mlp"])
     p.add_argument("--objects", type=int, nargs="+", default=[1, 4, 8])
-    p.add_argument("--backends", nargs="+", default=None, help="torch compile onnx openvino (default: all that apply but openvino)")
+    p.add_argument("--backends", nargs="+", default=None, help="torch compile cudagraphs onnx onnx_trt openvino (default: torch compile [onnx on the CPU])")
     p.add_argument("--input", type=int, nargs=2, default=list(CROP_SIZE), help="crop size (the paper: 240 320)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", default="outputs/bench")
@@ -127,7 +137,7 @@ def main(argv=None) -> int:
                     except Exception as e:  # e.g. torch.compile without a compiler
                         print(f"B{phi}-{kind} {backend}: skipped ({type(e).__name__}: {str(e)[:80]})")
                         continue
-                    refiner = Refiner(model, renderer, models, device if backend not in ("onnx", "openvino") else "cpu")
+                    refiner = Refiner(model, renderer, models, device if backend not in ("onnx", "onnx_trt", "openvino") else "cpu")
                     for n in args.objects:
                         obj, poses = obj_all[:n], poses_all[:n]
                         per_iter = measure(refiner, image, K, obj, poses, 4, args.repeats)

@@ -87,21 +87,23 @@ class OnnxStepModel:
     """Callable like DeepRM (pair, state) -> StepOutput, backed by onnxruntime: on the GPU through the CUDA
     execution provider when onnxruntime-gpu and a GPU are there (device 'auto' or 'cuda'), else on the CPU."""
 
-    def __init__(self, onnx_path, config, threads: int = 0, device: str = "cpu"):
+    def __init__(self, onnx_path, config, threads: int = 0, device: str = "cpu", providers=None):
+        """providers: onnxruntime's execution providers (names or (name, options) pairs) instead of the ones
+        the device implies, e.g. TensorRT's for a benchmark."""
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = onnx_providers(device, ort.get_available_providers())
+        providers = providers or onnx_providers(device, ort.get_available_providers())
         try:
             self.session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
         except Exception as e:
             raise RuntimeError(f"{onnx_path}: cannot be loaded by onnxruntime ({e})") from None
         # What onnxruntime really took: it falls back to the CPU when the CUDA provider cannot start (no GPU).
         self.providers = self.session.get_providers()
-        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        self.device = "cpu" if self.providers[0] == "CPUExecutionProvider" else "cuda"
         log.info("onnxruntime runs %s on %s (providers %s)", Path(onnx_path).name, self.device.upper(),
                  ", ".join(self.providers))
         self.config = config

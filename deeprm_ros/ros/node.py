@@ -15,6 +15,7 @@ Parameters that are not read-only apply from the next frame after `ros2 param se
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ from . import messages
 from .detection_filter import DetectionRules, select_detections
 from .health import HealthMonitor, diagnostic_array
 from .inputs import FrameInputs
-from .parameters import declare_and_validate, parse_object_labels, validate_value
+from .parameters import configuration_warnings, declare_and_validate, parse_object_labels, validate_value
 from ..tracking import Detection, TrackManager, refine_tracks
 from .resources import default_checkpoint, default_models_dir
 from .throttle import Throttle
@@ -67,6 +68,10 @@ class RefinerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("deeprm_refiner", **kwargs)
         self.params = declare_and_validate(self)
+        # rclpy keeps the values given to the node (files, -p) in _parameter_overrides; no public getter exists.
+        for text in configuration_warnings(self.get_fully_qualified_name(), sys.argv,
+                                           list(getattr(self, "_parameter_overrides", {}))):
+            self.get_logger().warning(text)
         p = self.params
         self.labels = parse_object_labels(p["object_labels"])
         self.throttle = Throttle(self.get_logger())

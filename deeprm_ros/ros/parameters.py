@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 # Spec types: how the value is declared in ROS.
@@ -249,6 +250,67 @@ def _check_command_line(node, values: dict, argv) -> None:
             validate_value(name, wanted)  # a clear reason when the value itself is invalid
             raise ValueError(f"parameter '{name}': the command-line value {text!r} was not applied "
                              f"(the node has {got!r}); expected a {SPECS[name].type}")
+
+
+# Parameters rclpy itself declares or reads on every node: not typos.
+RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
+
+
+def _section_applies(key: str, fq_name: str) -> bool:
+    """Whether a parameters-file section key names the node fq_name ('/ns/deeprm_refiner'), as rclpy matches
+    them: a key without a leading '/' gets one (so 'deeprm_refiner' is the node in the root namespace only),
+    '*' stands for one name, '**' for any number."""
+    pattern, name = key.strip("/").split("/"), fq_name.strip("/").split("/")
+    if not all(pattern):
+        return False
+
+    def match(p, n):
+        if not p:
+            return not n
+        if p[0] == "**":
+            return any(match(p[1:], n[i:]) for i in range(len(n) + 1))
+        return bool(n) and p[0] in ("*", n[0]) and match(p[1:], n[1:])
+    return match(pattern, name)
+
+
+def params_files(argv: Sequence[str]) -> list[str]:
+    """The --params-file arguments of argv's --ros-args sections (launch passes config_file this way)."""
+    out, in_ros, it = [], False, iter(argv)
+    for tok in it:
+        if tok == "--ros-args":
+            in_ros = True
+        elif tok == "--":
+            in_ros = False
+        elif in_ros and tok == "--params-file":
+            out.append(next(it, ""))
+    return out
+
+
+def configuration_warnings(fq_name: str, argv: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """What rcl ignores without a word: a parameters file none of whose sections names this node (a renamed or
+    namespaced node, a typo in the node name), and parameter names this node does not have (a typo in the
+    file or in a -p). overrides: the names of the parameter values given to the node (files and -p)."""
+    import difflib
+
+    import yaml
+
+    warnings = []
+    for path in params_files(argv):
+        try:
+            sections = list((yaml.safe_load(Path(path).read_text()) or {}).keys())
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue  # rcl itself refuses an unreadable file, naming it
+        if not any(_section_applies(str(k), fq_name) for k in sections):
+            warnings.append(f"parameters file {path}: no section names this node {fq_name} (its sections: "
+                            f"{', '.join(map(str, sections)) or 'none'}); none of its values are used. "
+                            f"Use '/**:' or '{fq_name}:' as the section name")
+    for name in sorted(set(overrides)):
+        if name in SPECS or name in RCLPY_PARAMETERS or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, list(SPECS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        warnings.append(f"unknown parameter '{name}' ignored (this node has no such parameter){hint}")
+    return warnings
 
 
 def _set_declared_default(node, param):

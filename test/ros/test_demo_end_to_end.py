@@ -13,6 +13,7 @@ def test_refined_poses_beat_the_coarse_detections(ros_prefix, tmp_path):
     proc = subprocess.run([str(ros_prefix / "lib" / "deeprm_ros" / "demo"), "--duration", "25", "--out", str(out)],
                           env=dict(os.environ), capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "backend openvino" in proc.stdout  # the demo runs the bundled OpenVINO IR (CPU; bf16 where native)
     results = json.loads((out / "accuracy.json").read_text())
     coarse, refined = results["coarse detections"], results["refined (DeepRM node)"]
     assert coarse["count"] >= 20 and refined["count"] >= 40  # detections at 1 Hz, refinement every frame

@@ -122,7 +122,8 @@ def test_params_file_is_read_completely(ros_prefix, tmp_path):
 
     # Every value different from its default: each must come through from the file.
     changed = {"checkpoint": "/opt/ckpt", "models_dir": "/opt/models", "mesh_unit": "m",
-               "object_labels": ["mug:1", "can:12"], "device": "cpu", "backend": "onnx", "cpu_threads": 3,
+               "object_labels": ["mug:1", "can:12"], "device": "cpu", "backend": "onnx", "openvino_precision": "f32",
+               "cpu_threads": 3,
                "image_transport": "compressed", "diagnostics_period_s": 2.5, "iterations": 8,
                "tracking_iterations": 3, "refine_from": "detection", "association_gate_m": 0.25,
                "track_timeout_s": 5.5,

@@ -69,3 +69,22 @@ def test_simulation_time_without_clock_keeps_diagnostics_and_sane_latency(ros_pr
         assert 0.0 <= latency < 1000.0, values
     finally:
         _stop(proc, feeder)
+
+
+def test_a_params_file_for_another_node_and_a_mistyped_name_are_logged(ros_prefix, tmp_path):
+    """rcl ignores both without a word: the node names them at start-up."""
+    from .node_harness import NodeProcess
+
+    wrong = tmp_path / "my_refiner.yaml"
+    wrong.write_text("deeprm_refinr:\n  ros__parameters:\n    iterations: 8\n")
+    proc = NodeProcess(ros_prefix, "iteratons:=3", "backend:=onnx", ros_args=("--params-file", str(wrong)))
+    try:
+        log = proc.wait_for_log("ready: checkpoint", 0, timeout=60)
+        lines = log.splitlines()
+        section = [ln for ln in lines if str(wrong) in ln and "no section names this node /deeprm_refiner" in ln]
+        unknown = [ln for ln in lines if "unknown parameter 'iteratons'" in ln and "did you mean 'iterations'" in ln]
+        assert section and "[WARN]" in section[0], log[-2000:]
+        assert unknown and "[WARN]" in unknown[0], log[-2000:]
+        assert "4 iterations" in next(ln for ln in lines if "ready: checkpoint" in ln)  # the defaults, as warned
+    finally:
+        proc.stop()

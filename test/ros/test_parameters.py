@@ -6,7 +6,7 @@ import pytest
 from deeprm_ros.ros import parameters as P
 
 EXPECTED_DEFAULTS = {
-    "checkpoint": "", "models_dir": "", "mesh_unit": "mm", "object_labels": [], "device": "auto", "backend": "torch", "cpu_threads": 0,
+    "checkpoint": "", "models_dir": "", "mesh_unit": "mm", "object_labels": [], "device": "auto", "backend": "torch", "openvino_precision": "auto", "cpu_threads": 0,
     "image_transport": "raw", "diagnostics_period_s": 1.0,
     "iterations": 4, "tracking_iterations": 2, "refine_from": "track", "association_gate_m": 0.1,
     "track_timeout_s": 2.0,
@@ -101,3 +101,29 @@ def test_committed_refiner_yaml_is_the_one_written_from_the_table():
     committed = (Path(__file__).resolve().parents[2] / "config" / "refiner.yaml").read_text()
     assert committed == P.refiner_yaml(), "regenerate: python -m deeprm_ros.ros.parameters > config/refiner.yaml"
     assert yaml.safe_load(committed)["/**"]["ros__parameters"] == P.defaults()
+
+
+@pytest.mark.parametrize("key, node, applies", [
+    ("/**", "/deeprm_refiner", True), ("/**", "/cam1/deeprm_refiner", True),
+    ("deeprm_refiner", "/deeprm_refiner", True), ("deeprm_refiner", "/cam1/deeprm_refiner", False),
+    ("/cam1/deeprm_refiner", "/cam1/deeprm_refiner", True), ("/cam2/deeprm_refiner", "/cam1/deeprm_refiner", False),
+    ("/*/deeprm_refiner", "/cam1/deeprm_refiner", True), ("/**/deeprm_refiner", "/deeprm_refiner", True),
+    ("/*", "/deeprm_refiner", True), ("/*", "/cam1/deeprm_refiner", False), ("deeprm_refinr", "/deeprm_refiner", False),
+])
+def test_params_file_sections_match_the_node_as_rclpy_does(key, node, applies):
+    assert P._section_applies(key, node) is applies
+
+
+def test_configuration_warnings_name_a_file_for_another_node_and_unknown_names(tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text("deeprm_refinr:\n  ros__parameters:\n    iterations: 8\n")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("/**:\n  ros__parameters:\n    iterations: 8\n")
+    argv = ["refiner_node", "--ros-args", "--params-file", str(other), "--params-file", str(mine), "-p", "iteratons:=3"]
+    warnings = P.configuration_warnings("/deeprm_refiner", argv, ["iterations", "iteratons", "use_sim_time",
+                                                                  "qos_overrides./image.subscription.depth"])
+    assert len(warnings) == 2, warnings
+    assert str(other) in warnings[0] and "deeprm_refinr" in warnings[0] and "none of its values" in warnings[0]
+    assert "'iteratons'" in warnings[1] and "did you mean 'iterations'" in warnings[1]
+    assert P.configuration_warnings("/deeprm_refiner", ["x", "--ros-args", "--params-file", str(mine)],
+                                    ["iterations"]) == []
