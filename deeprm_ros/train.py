@@ -118,7 +118,8 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         samplers.append(BatchSampler(ds, dcfg["images_per_batch"], dcfg["objects_per_image"], dcfg["min_visib_fract"],
                                      pcfg["rotation_std_deg"], pcfg["translation_std_m"], set(models),
                                      dcfg["cache_images"], pcfg["rotation_model"],
-                                     Augmentation.from_config(dcfg["augmentation"])))
+                                     Augmentation.from_config(dcfg["augmentation"]), pcfg["fine_fraction"],
+                                     pcfg["fine_scale"]))
     first = samplers[0].sample(tcfg["seed"], rank, 0)
     height, width = first.images.shape[1:3]
 

@@ -30,8 +30,10 @@ DEFAULTS = {
         "augmentation": AUGMENTATION_DEFAULTS,
     },
     # rotation_model: rms | deepim_euler | inplane | axes (then rotation_std_deg is [x, y, z]); data/perturbation.py
+    # fine_fraction: the share of objects whose perturbation is scaled by fine_scale (near-correct starts, as a
+    # tracker gives; data/batches.py)
     "perturbation": {"rotation_std_deg": ROTATION_STD_DEG, "translation_std_m": list(TRANSLATION_STD_M),
-                     "rotation_model": "rms"},
+                     "rotation_model": "rms", "fine_fraction": 0.0, "fine_scale": 0.2},
     "optim": {
         "lr": 1.0e-4, "epochs": 20, "steps_per_epoch": 0,  # 0: one pass over the dataset's images
         "milestones": [10, 15], "gamma": 0.1, "warmup_epochs": 0, "warmup_factor": 0.1,

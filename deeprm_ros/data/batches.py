@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .perturbation import perturb_poses
+from .perturbation import perturb_poses, shrink_perturbations
 
 
 @dataclass
@@ -31,8 +31,11 @@ class BatchSampler:
 
     def __init__(self, dataset, images_per_batch: int, objects_per_image: int, min_visib_fract: float,
                  rotation_std_deg, translation_std_m, known_obj_ids, cache_images: bool = False,
-                 rotation_model: str = "rms", augmentation=None):
+                 rotation_model: str = "rms", augmentation=None, fine_fraction: float = 0.0, fine_scale: float = 0.2):
         self.dataset = dataset
+        # A share of the objects starts nearer the truth (perturbation scaled by fine_scale), drawn from its own
+        # generator (seed, step, slot, 2): with fine_fraction 0 every batch is what it was without the option.
+        self.fine_fraction, self.fine_scale = float(fine_fraction), float(fine_scale)
         self.augmentation = augmentation  # data.augmentation.Augmentation, or None
         self.images_per_batch = images_per_batch
         self.objects_per_image = objects_per_image
@@ -96,8 +99,13 @@ class BatchSampler:
                 Ks.append(recs[p].K)
                 ids.append(recs[p].obj_id)
             poses.append(T_gt)
-            inits.append(perturb_poses(T_gt, rng, rot_std_deg=self.rotation_std_deg,
-                                       trans_std_m=self.translation_std_m, rotation_model=self.rotation_model))
+            init = perturb_poses(T_gt, rng, rot_std_deg=self.rotation_std_deg, trans_std_m=self.translation_std_m,
+                                 rotation_model=self.rotation_model).reshape(-1, 4, 4)
+            if self.fine_fraction > 0:
+                fine = np.random.default_rng([seed, step, slot, 2]).random(len(init)) < self.fine_fraction
+                if fine.any():
+                    init[fine] = shrink_perturbations(T_gt[fine], init[fine], self.fine_scale)
+            inits.append(init)
         return Batch(np.stack(images), np.asarray(index), np.stack(Ks).astype(np.float64),
                      np.asarray(ids), np.concatenate(poses), np.concatenate(inits))
 

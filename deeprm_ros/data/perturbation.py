@@ -67,3 +67,16 @@ def perturb_poses(T, rng: np.random.Generator, rot_std_deg=ROTATION_STD_DEG, tra
     out[:, :3, :3] = dR @ T[:, :3, :3]
     out[:, :3, 3] = T[:, :3, 3] + dt
     return out[0] if single else out
+
+
+def shrink_perturbations(T_gt, T_init, scale: float) -> np.ndarray:
+    """T_init's error from T_gt scaled by `scale`: the rotation vector of dR = R_init R_gt^T and the translation
+    offset both times scale (for the "rms" model: the same draw from a scale-times smaller std). Training mixes
+    such near-correct starts in (perturbation.fine_fraction) so the refiner learns to leave a good pose alone,
+    which is what a tracker hands it every frame."""
+    T_gt, T_init = np.asarray(T_gt, np.float64).reshape(-1, 4, 4), np.asarray(T_init, np.float64).reshape(-1, 4, 4)
+    dR = T_init[:, :3, :3] @ np.transpose(T_gt[:, :3, :3], (0, 2, 1))
+    out = T_init.copy()
+    out[:, :3, :3] = Rotation.from_rotvec(Rotation.from_matrix(dR).as_rotvec() * scale).as_matrix() @ T_gt[:, :3, :3]
+    out[:, :3, 3] = T_gt[:, :3, 3] + scale * (T_init[:, :3, 3] - T_gt[:, :3, 3])
+    return out

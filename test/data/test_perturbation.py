@@ -118,3 +118,18 @@ def test_axes_gives_each_camera_axis_its_own_std():
         perturb_poses(T[:2], np.random.default_rng(0), rot_std_deg=15.0, rotation_model="axes")
     with pytest.raises(ValueError, match="one std"):
         perturb_poses(T[:2], np.random.default_rng(0), rot_std_deg=(1.0, 2.0, 3.0))
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.2, 1.0])
+def test_shrunk_perturbation_scales_the_rotation_angle_and_the_offset(scale):
+    from deeprm_ros.data.perturbation import shrink_perturbations
+    T = _poses(200, seed=3)
+    init = perturb_poses(T, np.random.default_rng(4), rot_std_deg=15.0, trans_std_m=(0.01, 0.01, 0.05))
+    fine = shrink_perturbations(T, init, scale)
+    angle = lambda a, b: Rotation.from_matrix(a[:, :3, :3] @ np.transpose(b[:, :3, :3], (0, 2, 1))).magnitude()
+    np.testing.assert_allclose(angle(fine, T), scale * angle(init, T), atol=1e-9)
+    np.testing.assert_allclose(fine[:, :3, 3] - T[:, :3, 3], scale * (init[:, :3, 3] - T[:, :3, 3]), atol=1e-12)
+    # about the same axis as the full perturbation
+    axis_full = Rotation.from_matrix(init[:, :3, :3] @ np.transpose(T[:, :3, :3], (0, 2, 1))).as_rotvec()
+    axis_fine = Rotation.from_matrix(fine[:, :3, :3] @ np.transpose(T[:, :3, :3], (0, 2, 1))).as_rotvec()
+    np.testing.assert_allclose(axis_fine, scale * axis_full, atol=1e-9)

@@ -222,3 +222,29 @@ def test_training_stops_with_the_pretrained_file_named(tiny_dataset, tmp_path, c
     assert code == 2
     assert f"{missing}: no such file" in capsys.readouterr().err
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_fine_fraction_shrinks_some_starts_and_changes_nothing_else(tiny_dataset):
+    """perturbation.fine_fraction: about that share of the objects starts fine_scale times nearer the truth; the
+    images, objects and other starts are the draws of a run without it."""
+    from deeprm_ros.data.batches import BatchSampler
+    from deeprm_ros.meshes import load_object_library
+
+    models = load_object_library(tiny_dataset / "models", n_points=64)
+    ds = BopDataset(tiny_dataset, "train_pbr")
+    args = (ds, 2, 2, 0.05, 15.0, (0.01, 0.01, 0.05), set(models))
+    fine_share, changed = [], 0
+    for step in range(40):
+        plain = BatchSampler(*args).sample(0, 0, step)
+        mixed = BatchSampler(*args, fine_fraction=0.5, fine_scale=0.2).sample(0, 0, step)
+        np.testing.assert_array_equal(plain.images, mixed.images)
+        np.testing.assert_array_equal(plain.obj_ids, mixed.obj_ids)
+        np.testing.assert_allclose(plain.T_gt, mixed.T_gt)
+        off_plain = plain.T_init[:, :3, 3] - plain.T_gt[:, :3, 3]
+        off_mixed = mixed.T_init[:, :3, 3] - mixed.T_gt[:, :3, 3]
+        same = np.all(np.isclose(off_plain, off_mixed), axis=1)
+        shrunk = np.all(np.isclose(off_mixed, 0.2 * off_plain), axis=1)
+        assert np.all(same | shrunk)
+        fine_share.extend(shrunk & ~same)
+        changed += int(np.any(~same))
+    assert 0.3 < np.mean(fine_share) < 0.7 and changed > 10
