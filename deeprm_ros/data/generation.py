@@ -58,9 +58,45 @@ def annotate(renderer, frame: Frame) -> tuple[list, list, list]:
     return gts, infos, visible
 
 
+EVAL_SAMPLES = 20000  # vertices added evenly over the surface of each models_eval/ mesh
+
+
+def evaluation_mesh(mesh, n_samples: int = EVAL_SAMPLES, seed: int = 0):
+    """The same surface with its vertices spread evenly over it, as BOP's models_eval/ are resampled: BOP's toolkit
+    computes ADD(-S) over the vertices, so a box's 8 corners, or the dense rim of a can, would otherwise weigh as
+    much as the rest of the surface. Points drawn uniformly over the area are added to the faces they fall in, and
+    each face is re-triangulated (Delaunay in its own barycentric plane, wound like the face). Geometry only."""
+    import trimesh
+    from scipy.spatial import Delaunay
+
+    points, face_index = trimesh.sample.sample_surface(mesh, n_samples, seed=seed)
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # v0, v1, v2 of a face in (b1, b2)
+    vertices, faces = [], []
+    order = np.argsort(face_index, kind="stable")
+    bounds = np.searchsorted(face_index[order], np.arange(len(mesh.faces) + 1))
+    for f, tri in enumerate(mesh.triangles):
+        inside = points[order[bounds[f]:bounds[f + 1]]]
+        base = sum(len(v) for v in vertices)
+        if len(inside) == 0:
+            vertices.append(tri)
+            faces.append(np.array([[0, 1, 2]]) + base)
+            continue
+        bary = trimesh.triangles.points_to_barycentric(np.repeat(tri[None], len(inside), 0), inside)
+        uv = np.vstack([corners, np.clip(bary[:, 1:], 0.0, 1.0)])
+        simplices = Delaunay(uv, qhull_options="QJ").simplices
+        a, b, c = (uv[simplices[:, i]] for i in range(3))
+        cw = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]) < 0
+        simplices[cw] = simplices[cw][:, [0, 2, 1]]
+        w = np.column_stack([1.0 - uv.sum(1), uv])
+        vertices.append(w @ tri)
+        faces.append(simplices + base)
+    return trimesh.Trimesh(np.vstack(vertices), np.vstack(faces), process=True)
+
+
 def copy_models(models_dir, out_root) -> None:
     """The dataset's models/ and models_eval/ (BOP's evaluation scripts read the latter): copies of the source
-    models, so the dataset stands alone. Meshes that are not PLY are converted for models_eval/ (BOP reads PLY)."""
+    models, so the dataset stands alone; models_eval/ holds each mesh as PLY (BOP reads PLY) with its vertices
+    spread evenly over the surface (evaluation_mesh)."""
     import trimesh
 
     src, out_root = Path(models_dir), Path(out_root)
@@ -73,9 +109,10 @@ def copy_models(models_dir, out_root) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp)
         if name == "models_eval":
-            for obj in tmp.glob("obj_*.obj"):
-                if not obj.with_suffix(".ply").exists():
-                    trimesh.load(obj, force="mesh", process=False).export(obj.with_suffix(".ply"))
+            for mesh in sorted(tmp.glob("obj_*.obj")) + sorted(tmp.glob("obj_*.ply")):
+                if mesh.suffix == ".obj" and mesh.with_suffix(".ply").exists():
+                    continue
+                evaluation_mesh(trimesh.load(mesh, force="mesh", process=False)).export(mesh.with_suffix(".ply"))
         try:
             tmp.rename(dst)
         except OSError:  # another process got there first

@@ -118,3 +118,30 @@ def test_visible_masks_lie_inside_the_silhouettes_and_a_refresh_changes_nothing(
     assert refresh_gt_info(tmp_path, "test", progress=False) == 5
     assert json.loads(path.read_text()) == written
     assert all(np.array_equal(m, BopDataset(tmp_path, "test").load_mask_visib(0, 37, k)) for k, m in enumerate(masks))
+
+
+@pytest.mark.parametrize("obj_id", [1, 2, 3, 4])
+def test_models_eval_vertices_weigh_the_surface_evenly(obj_id):
+    """BOP's toolkit takes ADD(-S) over the models_eval/ vertices; ours over points spread evenly on the surface.
+    The evaluation mesh keeps the surface and spreads its vertices, so both give the same ADD (the raw box, 8
+    corners, gives a much larger one)."""
+    import trimesh
+    from scipy.spatial.transform import Rotation
+
+    from deeprm_ros.data.generation import evaluation_mesh
+
+    raw = trimesh.load(default_models_dir() / f"obj_{obj_id:06d}.ply", force="mesh", process=False)
+    ev = evaluation_mesh(raw)
+    assert len(ev.vertices) > 10000
+    # the same surface: subdivision keeps the area and the extent
+    assert ev.area == pytest.approx(raw.area, rel=1e-6)
+    np.testing.assert_allclose(ev.bounds, raw.bounds, atol=1e-6 * raw.scale)
+    surface, _ = trimesh.sample.sample_surface(raw, 50000, seed=0)
+    R = Rotation.from_rotvec([0.1, -0.2, 0.15]).as_matrix()
+
+    def add(points):
+        return np.linalg.norm(points @ R.T - points, axis=1).mean()
+    assert add(ev.vertices) == pytest.approx(add(surface), rel=0.02)
+    assert np.sign(ev.volume) == np.sign(raw.volume)  # faces wound as before
+    if obj_id == 1:  # the box: its raw vertices are its corners
+        assert add(np.unique(raw.vertices, axis=0)) > 1.2 * add(surface)
