@@ -64,3 +64,16 @@ def demo_renderer(demo_models):
     """A 640x480 renderer of the demo objects; a GL context is bound to its thread, so the tests share this one."""
     from deeprm_ros.render import Renderer
     return Renderer(demo_models, 640, 480)
+
+
+@pytest.fixture
+def assert_same_step():
+    """Checks that another runtime's StepOutput (ONNX, OpenVINO) is torch's: translation, quaternion, every state."""
+    def check(got, ref, atol=1e-4):
+        import numpy as np
+        np.testing.assert_allclose(got.translation.numpy(), ref.translation.numpy(), atol=atol)
+        np.testing.assert_allclose(got.quaternion.numpy(), ref.quaternion.numpy(), atol=atol)
+        assert len(got.state) == len(ref.state)
+        for a, b in zip(got.state, ref.state):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=atol)
+    return check

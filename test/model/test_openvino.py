@@ -24,7 +24,7 @@ def _small_model(kind="lstm", seed=0):
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "mlp"])
-def test_openvino_f32_matches_torch_with_state_carried_and_any_batch_size(kind, tmp_path):
+def test_openvino_f32_matches_torch_with_state_carried_and_any_batch_size(kind, tmp_path, assert_same_step):
     model = _small_model(kind)
     ckpt.save_model(model, tmp_path / "run")
     ov_model = OpenVinoStepModel(ensure_openvino(tmp_path / "run"), model.config, threads=1, precision="f32")
@@ -36,11 +36,7 @@ def test_openvino_f32_matches_torch_with_state_carried_and_any_batch_size(kind, 
         with torch.no_grad():
             ref = model(pair, state_t)
         got = ov_model(pair, state_o)
-        np.testing.assert_allclose(got.translation.numpy(), ref.translation.numpy(), atol=1e-4)
-        np.testing.assert_allclose(got.quaternion.numpy(), ref.quaternion.numpy(), atol=1e-4)
-        assert len(got.state) == len(ref.state)
-        for a, b in zip(got.state, ref.state):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+        assert_same_step(got, ref)
         state_t, state_o = ref.state, got.state
     with pytest.raises(RuntimeError, match="inference-only"):
         ov_model(pair, None, with_flow=True)
