@@ -1,4 +1,5 @@
-"""ONNX export of the inference network, and an onnxruntime stand-in for it in the refiner.
+"""ONNX export of the inference network (and its OpenVINO IR, converted from it), and an onnxruntime stand-in for
+it in the refiner.
 
 `python -m deeprm_ros.export --checkpoint DIR [--out DIR/model.onnx]`
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
 ONNX_SOURCE_FILE = ONNX_FILE + ".source"  # beside X.onnx, X.onnx.source: the sha256 of the weights it came from
+OPENVINO_FILE = "model.xml"  # OpenVINO IR, with model.bin beside it (and model.xml.source)
 
 
 def source_file(onnx_path: Path) -> Path:
@@ -177,15 +179,44 @@ def ensure_onnx(checkpoint) -> Path:
     return path
 
 
+def _weights_are_half(checkpoint) -> bool:
+    from safetensors import safe_open
+    with safe_open(str(Path(checkpoint) / "model.safetensors"), "pt") as f:
+        return all(f.get_slice(k).get_dtype() in ("F16", "BF16") for k in f.keys())
+
+
+def convert_openvino(checkpoint, xml_path, onnx_path=None) -> Path:
+    """The checkpoint's IR at xml_path, read from its ONNX export (onnx_path: one made already) by the runtime's
+    own ONNX reader. Not `openvino.convert_model`: that converter (like NNCF) reports usage to Google Analytics
+    unless the user has opted out, and nothing here may talk to the network. Weights are stored in float16 when
+    the checkpoint's are (a bundle): half the bytes and nothing lost."""
+    from .openvino_step import openvino_module
+    ov = openvino_module()
+    xml_path = Path(xml_path)
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    model = ov.Core().read_model(str(onnx_path or ensure_onnx(checkpoint)))
+    ov.save_model(model, str(xml_path), compress_to_fp16=_weights_are_half(checkpoint))
+    source_file(xml_path).write_text(weights_digest(checkpoint) + "\n")
+    return xml_path
+
+
+def ensure_openvino(checkpoint) -> Path:
+    """The checkpoint's IR: the shipped or earlier conversion when it matches the weights, else converted now."""
+    path = artifact_path_for(checkpoint, OPENVINO_FILE)
+    if not (exported_from(path, checkpoint) and path.with_suffix(".bin").exists()):
+        log.info("converting %s to OpenVINO IR at %s", checkpoint, path)
+        convert_openvino(checkpoint, path)
+    return path
+
+
 def bundle(checkpoint, out_dir) -> Path:
     """What the package ships: an inference-only float16 copy of a checkpoint (no flow decoder, half the bytes),
     its ONNX export and its OpenVINO IR, so that the node's onnx and openvino backends start without converting
     anything on a user's first run."""
     from .checkpoint import load_model, save_model
-    from .openvino_step import OPENVINO_FILE, convert
     weights = save_model(load_model(checkpoint), out_dir, half=True, inference_only=True)
     export_for(out_dir, Path(out_dir) / ONNX_FILE)
-    convert(out_dir, Path(out_dir) / OPENVINO_FILE, Path(out_dir) / ONNX_FILE)
+    convert_openvino(out_dir, Path(out_dir) / OPENVINO_FILE, Path(out_dir) / ONNX_FILE)
     return weights
 
 
@@ -212,8 +243,7 @@ def main(argv=None) -> int:
     path = export_for(args.checkpoint, Path(args.out) if args.out else Path(args.checkpoint) / ONNX_FILE, model)
     print(f"wrote {path}")
     if args.openvino:
-        from .openvino_step import OPENVINO_FILE, convert
-        print(f"wrote {convert(args.checkpoint, path.with_name(OPENVINO_FILE), path)}")
+        print(f"wrote {convert_openvino(args.checkpoint, path.with_name(OPENVINO_FILE), path)}")
     return 0
 
 

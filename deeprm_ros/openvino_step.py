@@ -5,7 +5,8 @@ Why: on a CPU with native bf16 (AMX or AVX512-BF16), OpenVINO runs the demo netw
 speed of onnxruntime fp32 for one object and 2x per object for eight, and the demo model keeps its accuracy
 (AUC of ADD(-S) 85.4 against 85.3 on the raster test split, 4 iterations; bench/cpu_runtimes.py). Elsewhere
 it runs in f32. Its IR (model.xml + model.bin) is converted from the checkpoint's ONNX export and tied to the
-weights by their digest, like model.onnx; the bundled demo checkpoint ships it, so a first run converts nothing.
+weights by their digest, like model.onnx (export.ensure_openvino); the bundled demo checkpoint ships it, so a
+first run converts nothing.
 
 Shapes are static per batch size (OpenVINO's CPU plugin ran the demo network 1.5-2x slower with a dynamic
 batch axis): a batch size is compiled when first seen (about 0.5 s for the demo network) and kept.
@@ -20,12 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .export import artifact_path_for, ensure_onnx, exported_from, source_file, weights_digest
 from .model import StepOutput
 
 log = logging.getLogger(__name__)
 
-OPENVINO_FILE = "model.xml"  # and model.bin beside it
 PRECISIONS = ("auto", "f32", "bf16")
 MAX_COMPILED_BATCH_SIZES = 16
 
@@ -39,7 +38,7 @@ def block_telemetry() -> None:
         sys.modules["openvino_telemetry"] = None  # import openvino_telemetry now raises ImportError
 
 
-def _openvino():
+def openvino_module():
     block_telemetry()
     try:
         import openvino
@@ -60,40 +59,11 @@ def resolve_precision(precision: str, capabilities) -> str:
     return precision
 
 
-def _weights_are_half(checkpoint) -> bool:
-    from safetensors import safe_open
-    with safe_open(str(Path(checkpoint) / "model.safetensors"), "pt") as f:
-        return all(f.get_slice(k).get_dtype() in ("F16", "BF16") for k in f.keys())
-
-
-def convert(checkpoint, xml_path, onnx_path=None) -> Path:
-    """The checkpoint's IR at xml_path, read from its ONNX export (onnx_path: one made already) by the runtime's
-    own ONNX reader. Not `openvino.convert_model`: that converter (like NNCF) reports usage to Google Analytics
-    unless the user has opted out, and nothing here may talk to the network. Weights are stored in float16 when
-    the checkpoint's are (a bundle): half the bytes and nothing lost."""
-    ov = _openvino()
-    xml_path = Path(xml_path)
-    xml_path.parent.mkdir(parents=True, exist_ok=True)
-    model = ov.Core().read_model(str(onnx_path or ensure_onnx(checkpoint)))
-    ov.save_model(model, str(xml_path), compress_to_fp16=_weights_are_half(checkpoint))
-    source_file(xml_path).write_text(weights_digest(checkpoint) + "\n")
-    return xml_path
-
-
-def ensure_openvino(checkpoint) -> Path:
-    """The checkpoint's IR: the shipped or earlier conversion when it matches the weights, else converted now."""
-    path = artifact_path_for(checkpoint, OPENVINO_FILE)
-    if not (exported_from(path, checkpoint) and path.with_suffix(".bin").exists()):
-        log.info("converting %s to OpenVINO IR at %s", checkpoint, path)
-        convert(checkpoint, path)
-    return path
-
-
 class OpenVinoStepModel:
     """Callable like DeepRM (pair, state) -> StepOutput, backed by OpenVINO on the CPU."""
 
     def __init__(self, xml_path, config, threads: int = 0, precision: str = "auto"):
-        self.core = _openvino().Core()
+        self.core = openvino_module().Core()
         self.precision = resolve_precision(precision, self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
         try:
             self.model = self.core.read_model(str(xml_path))

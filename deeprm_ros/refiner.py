@@ -113,7 +113,8 @@ class Refiner:
             model = OnnxStepModel(ensure_onnx(checkpoint), load_config(checkpoint), threads=threads, device=device)
             device = "cpu"
         elif backend == "openvino":
-            from .openvino_step import OpenVinoStepModel, ensure_openvino
+            from .export import ensure_openvino
+            from .openvino_step import OpenVinoStepModel
             model = OpenVinoStepModel(ensure_openvino(checkpoint), load_config(checkpoint), threads=threads,
                                       precision=openvino_precision)
             device = "cpu"

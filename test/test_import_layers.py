@@ -14,7 +14,7 @@ LAYERS = [
     {"geometry", "meshes"},
     {"metrics", "model", "losses", "render"},
     {"data", "checkpoint"},
-    {"export", "distributed"},
+    {"export", "distributed", "openvino_step"},
     {"refiner"},
     {"tracking"},
     {"training_config"},

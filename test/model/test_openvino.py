@@ -11,7 +11,8 @@ import torch
 
 from deeprm_ros import checkpoint as ckpt
 from deeprm_ros.model import create_model
-from deeprm_ros.openvino_step import OpenVinoStepModel, convert, ensure_openvino, resolve_precision
+from deeprm_ros.export import ensure_openvino
+from deeprm_ros.openvino_step import OpenVinoStepModel, resolve_precision
 
 
 def _small_model(kind="lstm", seed=0):
@@ -107,7 +108,8 @@ def test_converting_and_running_report_nothing(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     code = ("import sys, json, torch\n"
-            "from deeprm_ros.openvino_step import OpenVinoStepModel, ensure_openvino\n"
+            "from deeprm_ros.export import ensure_openvino\n"
+            "from deeprm_ros.openvino_step import OpenVinoStepModel\n"
             f"m = OpenVinoStepModel(ensure_openvino({str(run)!r}), None, threads=1)\n"
             "m(torch.rand(1, 6, 64, 96))\n"
             "print(json.dumps(sys.modules.get('openvino_telemetry', 'absent') is None))\n")
