@@ -209,24 +209,31 @@ def _descriptor(spec: ParameterSpec):
     return d
 
 
-def command_line_parameters(argv: Sequence[str], node_name: str) -> dict:
-    """The `-p name:=value` / `--param name:=value` of the --ros-args sections of argv that apply to node_name,
-    as {name: text}, the last one winning."""
-    out, in_ros, it = {}, False, iter(argv)
+def _ros_options(argv: Sequence[str], flags: tuple) -> list[tuple[str, str]]:
+    """(flag, value) for each of `flags` in argv's --ros-args sections (up to a '--'), in order."""
+    out, in_ros, it = [], False, iter(argv)
     for tok in it:
         if tok == "--ros-args":
             in_ros = True
         elif tok == "--":
             in_ros = False
-        elif in_ros and tok in ("-p", "--param"):
-            arg = next(it, "")
-            name, sep, text = arg.partition(":=")
-            if not sep:
-                continue
-            target, colon, pname = name.rpartition(":")
-            if colon and target not in (node_name, "/" + node_name, "*", "**", "/**"):
-                continue
-            out[pname] = text
+        elif in_ros and tok in flags:
+            out.append((tok, next(it, "")))
+    return out
+
+
+def command_line_parameters(argv: Sequence[str], node_name: str) -> dict:
+    """The `-p name:=value` / `--param name:=value` of the --ros-args sections of argv that apply to node_name,
+    as {name: text}, the last one winning."""
+    out = {}
+    for _, arg in _ros_options(argv, ("-p", "--param")):
+        name, sep, text = arg.partition(":=")
+        if not sep:
+            continue
+        target, colon, pname = name.rpartition(":")
+        if colon and target not in (node_name, "/" + node_name, "*", "**", "/**"):
+            continue
+        out[pname] = text
     return out
 
 
@@ -275,15 +282,7 @@ def _section_applies(key: str, fq_name: str) -> bool:
 
 def params_files(argv: Sequence[str]) -> list[str]:
     """The --params-file arguments of argv's --ros-args sections (launch passes config_file this way)."""
-    out, in_ros, it = [], False, iter(argv)
-    for tok in it:
-        if tok == "--ros-args":
-            in_ros = True
-        elif tok == "--":
-            in_ros = False
-        elif in_ros and tok == "--params-file":
-            out.append(next(it, ""))
-    return out
+    return [path for _, path in _ros_options(argv, ("--params-file",))]
 
 
 def configuration_warnings(fq_name: str, argv: Sequence[str], overrides: Sequence[str]) -> list[str]:
