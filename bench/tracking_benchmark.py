@@ -37,6 +37,7 @@ from deeprm_ros.meshes import load_object_library
 from deeprm_ros.metrics import auc_adds, pose_errors
 from deeprm_ros.refiner import Refiner
 from deeprm_ros.render import Renderer
+from deeprm_ros.ros.parameters import defaults as node_defaults
 from deeprm_ros.tracking import Detection, TrackManager, refine_tracks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,14 +45,21 @@ sys.path.insert(0, str(ROOT / "bench"))
 from refiner_benchmark import machine  # noqa: E402
 
 
+NODE = node_defaults()
+
+
 @dataclass(frozen=True)
 class Strategy:
+    """A tracking policy; every field not set is the node's default (config/refiner.yaml)."""
     name: str
     refine_from: str = "track"        # "detection": (a), restart every frame from the latest detection
     carry_state: bool = True
     tracking_iterations: int | None = None   # None: --tracking-iterations
-    max_unconverged_frames: int = 0
-    max_low_confidence_frames: int = 5
+    max_unconverged_frames: int = NODE["max_unconverged_frames"]
+    max_low_confidence_frames: int = NODE["max_low_confidence_frames"]
+    reinit_rotation_deg: float = NODE["reinit_rotation_deg"]
+    verify_rotation_deg: float = NODE["verify_rotation_deg"]
+    verify_every_frame: bool = False   # compare with the latest (stale) detection refined afresh at every frame
 
 
 STRATEGIES = {s.name: s for s in [
@@ -61,6 +69,11 @@ STRATEGIES = {s.name: s for s in [
     Strategy("no_state", carry_state=False),
     Strategy("reinit_converge", max_unconverged_frames=10, max_low_confidence_frames=0),
     Strategy("reinit_detection", max_low_confidence_frames=0),
+    Strategy("no_verify", verify_rotation_deg=0.0),
+    Strategy("verify_5", verify_rotation_deg=5.0),
+    Strategy("verify_10", verify_rotation_deg=10.0),
+    Strategy("verify_20", verify_rotation_deg=20.0),
+    Strategy("verify_5_every_frame", verify_rotation_deg=5.0, verify_every_frame=True),
 ]}
 
 
@@ -74,7 +87,8 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
     """Rows (frame, object, errors, confidence, re-initialized) for one strategy and detector rate."""
     manager = TrackManager(gate_m=args.gate, max_unconverged_frames=strategy.max_unconverged_frames,
                            max_low_confidence_frames=strategy.max_low_confidence_frames,
-                           min_confidence=args.min_confidence,
+                           min_confidence=args.min_confidence, reinit_rotation_deg=strategy.reinit_rotation_deg,
+                           verify_rotation_deg=strategy.verify_rotation_deg,
                            symmetries={o: m.symmetry_transforms() for o, m in models.items()})
     rows = []
     for f in frames:
@@ -89,10 +103,14 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
             reinit_by_detection = set()
         manager.expire(f.time_s)
         tracks = list(manager.tracks.values())
+        if strategy.verify_every_frame:
+            for t in tracks:
+                t.detection_unchecked = not t.fresh
         result = refine_tracks(refiner, manager, tracks, f.rgb, seq.K, args.iterations,
                                strategy.tracking_iterations or args.tracking_iterations,
                                2.0, 1.0, strategy.refine_from, strategy.carry_state)
         restarted = {t.track_id: why for t, why in result.restarted}
+        verified = {t.track_id: why for t, why in result.verified}
         for i, t in enumerate(tracks):
             # A re-initialized track publishes nothing this frame; it is scored at its restart pose, as a
             # user holding the last message would not be: counting it keeps bad frames in the score.
@@ -104,8 +122,8 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
                              last_translation_mm=t.last_translation_mm, last_rotation_deg=t.last_rotation_deg,
                              iterations=result.iterations, published=t.track_id not in restarted,
                              good_before=good_before.get(t.track_id, False),
-                             reinit=restarted.get(t.track_id) or ("detection" if t.track_id in reinit_by_detection
-                                                                   else "")))
+                             reinit=restarted.get(t.track_id) or verified.get(t.track_id)
+                             or ("detection" if t.track_id in reinit_by_detection else "")))
     return rows
 
 

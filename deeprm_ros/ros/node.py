@@ -53,6 +53,7 @@ TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durabilit
 # Parameters that the TrackManager holds, by its attribute name: a change is passed on to it.
 TRACK_PARAMETERS = {"association_gate_m": "gate_m", "track_timeout_s": "timeout_s", "max_objects": "max_tracks",
                     "max_unconverged_frames": "max_unconverged_frames", "reinit_rotation_deg": "reinit_rotation_deg",
+                    "verify_rotation_deg": "verify_rotation_deg",
                     "min_confidence": "min_confidence", "max_low_confidence_frames": "max_low_confidence_frames"}
 
 
@@ -87,6 +88,7 @@ class RefinerNode(Node):
         self.tracks = TrackManager(gate_m=p["association_gate_m"], timeout_s=p["track_timeout_s"],
                                    max_tracks=p["max_objects"], max_unconverged_frames=p["max_unconverged_frames"],
                                    reinit_rotation_deg=p["reinit_rotation_deg"], min_confidence=p["min_confidence"],
+                                   verify_rotation_deg=p["verify_rotation_deg"],
                                    max_low_confidence_frames=p["max_low_confidence_frames"],
                                    symmetries={oid: m.symmetry_transforms() for oid, m in self.models.items()})
         unknown = {c: o for c, o in self.labels.items() if o not in self.models}
@@ -265,6 +267,8 @@ class RefinerNode(Node):
                 raise BackendFailure(f"{type(e).__name__}: {e}") from e
             timings, results, restarted = frame.timings_ms, frame.published, frame.restarted
             self._warn_restarted(restarted)
+            for t, why in frame.verified:   # routine for a drifting track: not a warning
+                self.get_logger().debug(f"track {t.track_id} ({t.class_id}) took over its refined detection ({why})")
         total_ms = (time.perf_counter() - t0) * 1e3
         self.get_logger().debug(
             f"frame {stamp:.3f}: {len(tracks)} tracks refined in {total_ms:.1f} ms (render "

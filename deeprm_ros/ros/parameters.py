@@ -123,6 +123,12 @@ PARAMETERS: list[ParameterSpec] = [
                   "detection has drifted: it is re-initialized from the detection. About 3 sigma of the detector's "
                   "rotation noise; 0 turns the check off.",
                   range=(0.0, 180.0)),
+    ParameterSpec("verify_rotation_deg", 10.0, DOUBLE,
+                  "When a new detection joins a tracked object, the detection is also refined afresh in the same frame "
+                  "(one extra batch per detection frame); if the track's rotation is further than this (degrees, up to "
+                  "its symmetries) from that refined detection, the track has drifted and takes over its pose and "
+                  "recurrent state. 0 turns the check off.",
+                  range=(0.0, 180.0)),
     ParameterSpec("convergence_translation_mm", 2.0, DOUBLE,
                   "Converged when the last translation update is below this (mm) and the rotation test holds.",
                   range=(0.0, 1000.0)),

@@ -16,6 +16,7 @@ from .tracks import Track, TrackManager
 class FrameRefinement:
     published: list = field(default_factory=list)    # tracks refined this frame, to publish
     restarted: list = field(default_factory=list)    # (track, reason): re-initialized from their detection instead
+    verified: list = field(default_factory=list)     # (track, reason): took over their refined detection
     timings_ms: dict = field(default_factory=dict)
     iterations: int = 0
     confidences: np.ndarray | None = None            # per refined track (in the given order), even if restarted
@@ -48,7 +49,31 @@ def refine_tracks(refiner, manager: TrackManager, tracks: list[Track], rgb: np.n
     kept, restarted = manager.record_frame(tracks, poses, states, out.translation_update_mm, out.rotation_update_deg,
                                            n_iter, convergence_mm, convergence_deg, K, rgb.shape[1], rgb.shape[0],
                                            confidences)
-    return FrameRefinement(kept, restarted, out.timings_ms, n_iter, confidences)
+    frame = FrameRefinement(kept, restarted, timings_ms=out.timings_ms, iterations=n_iter, confidences=confidences)
+    verify_against_detections(refiner, manager, manager.tracks_to_verify(kept), rgb, K, iterations, carry_state, frame)
+    return frame
+
+
+def verify_against_detections(refiner, manager: TrackManager, tracks: list[Track], rgb, K, iterations: int,
+                              carry_state: bool, frame: FrameRefinement) -> None:
+    """Refine the newest detection of each of `tracks` afresh (zero state, `iterations`) in the same image and let
+    TrackManager.verify decide whether the track takes it over (it has drifted). Costs one batch per detection
+    frame, not per camera frame. A track that takes it over is still published, at the refined detection's
+    pose, and is listed in frame.verified with the reason."""
+    if not tracks:
+        return
+    obj_ids = np.array([t.obj_id for t in tracks])
+    out = refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack([t.detection_pose for t in tracks]),
+                      obj_ids, iterations, state=[None] * len(tracks), image_index=np.zeros(len(tracks), dtype=np.int64))
+    poses = out.poses[-1].detach().cpu().numpy().astype(np.float64)
+    confidences = outline_agreement(refiner, rgb, K, poses, obj_ids)
+    states = out.object_states if carry_state else [None] * len(tracks)
+    for t, pose, state, conf in zip(tracks, poses, states, confidences):
+        reason = manager.verify(t, pose, state, conf)
+        if reason:
+            frame.verified.append((t, reason))
+    for k, v in out.timings_ms.items():   # the frame's cost includes the check
+        frame.timings_ms[k] = frame.timings_ms.get(k, 0.0) + v
 
 
 def outline_agreement(refiner, rgb, K, poses, obj_ids) -> np.ndarray:

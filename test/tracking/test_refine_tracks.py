@@ -64,3 +64,31 @@ def test_refine_from_detection_restarts_every_track_at_its_detection(scene):
         np.testing.assert_allclose(t.pose, alone[iterations], atol=1e-5)
     with pytest.raises(ValueError, match="refine_from"):
         refine_tracks(refiner, _manager(), [t], frame.rgb, seq.K, 4, 2, 2.0, 1.0, refine_from="detections")
+
+
+def test_a_drifted_track_takes_over_its_refined_detection_at_a_detection_frame(scene, demo_models):
+    """A carried track turned 25 degrees off its object (inside reinit_rotation_deg, so association keeps it)
+    meets a new detection: refine_tracks refines that detection afresh as the refiner does on its own, and the
+    track, still off after its own 2 iterations, takes over that pose; with the check off it stays off."""
+    from scipy.spatial.transform import Rotation
+
+    seq, frame, refiner = scene
+    oid = int(seq.obj_ids[1])
+    det = frame.detections[1]
+    alone = refiner.run(frame.rgb[None], seq.K[None], det[None], [oid], 4).poses[-1][0].numpy()
+    rotation_error = {}
+    for verify_deg, takes_over in ((10.0, True), (0.0, False)):
+        m = TrackManager(max_low_confidence_frames=0, reinit_rotation_deg=45.0, verify_rotation_deg=verify_deg)
+        (t,) = m.associate([Detection(str(oid), oid, det)], 0.0)
+        t.pose = frame.poses[1].copy()
+        t.pose[:3, :3] = Rotation.from_euler("y", 25, degrees=True).as_matrix() @ t.pose[:3, :3]
+        t.fresh = False
+        m.associate([Detection(str(oid), oid, det)], 0.1)
+        result = refine_tracks(refiner, m, [t], frame.rgb, seq.K, 4, 2, 2.0, 1.0)
+        assert [x for x, _ in result.verified] == ([t] if takes_over else [])
+        assert t in result.published
+        if takes_over:
+            np.testing.assert_allclose(t.pose, alone, atol=1e-5)
+        _, rot, _ = pose_errors(t.pose[None], frame.poses[1][None], demo_models, np.array([oid]))
+        rotation_error[takes_over] = float(rot[0])
+    assert rotation_error[True] < rotation_error[False] - 5.0, rotation_error

@@ -144,3 +144,40 @@ def test_low_confidence_for_n_frames_reinitializes_but_motion_alone_does_not():
     (u,) = off.associate([Detection("mug", 1, _pose(0.0))], 0.0)
     assert all(off.update(u, _pose(0.01), None, 1.0, 0.1, True, True, 2, confidence=0.0) is None for _ in range(20))
     assert off.update(u, _pose(np.nan), None, 1.0, 0.1, True, True, 2) == "pose not finite"
+
+
+def test_verify_takes_over_a_refined_detection_that_disagrees_beyond_the_threshold():
+    """Only a carried track that a new detection joined is checked (a new track or one re-initialized at its
+    detection already starts there); a refined detection 15 degrees away (scipy's angle) replaces pose and state
+    at verify_rotation_deg 10, one 5 degrees away does not, and a turn about a symmetry axis is no disagreement."""
+    from scipy.spatial.transform import Rotation
+
+    def turned(deg, axis="x", x=0.0):
+        T = _pose(x)
+        T[:3, :3] = Rotation.from_euler(axis, deg, degrees=True).as_matrix()
+        return T
+
+    about_z = np.stack([turned(a, "z") for a in range(0, 360, 5)])
+    m = TrackManager(gate_m=0.05, verify_rotation_deg=10.0, symmetries={2: about_z})
+    mug, can = m.associate([Detection("mug", 1, _pose(0.0)), Detection("can", 2, _pose(0.3))], 0.0)
+    assert m.tracks_to_verify([mug, can]) == []          # new tracks start at their detection
+    for t in (mug, can):
+        t.state, t.fresh = ("carried",), False
+    m.associate([Detection("mug", 1, _pose(0.0)), Detection("can", 2, _pose(0.3))], 0.1)
+    assert m.tracks_to_verify([mug, can]) == [mug, can]
+    assert m.verify(mug, turned(5.0), ("new",), 0.9) is None
+    assert mug.state == ("carried",) and mug.reinitializations == 0
+    assert m.tracks_to_verify([mug, can]) == [can]        # checked once per detection
+    far = turned(15.0)
+    reason = m.verify(can, turned(90.0, "z", x=0.3), ("new",), 0.9)
+    assert reason is None and can.state == ("carried",)
+    m.associate([Detection("mug", 1, _pose(0.0))], 0.2)
+    expected = np.degrees(Rotation.from_matrix(far[:3, :3]).magnitude())
+    reason = m.verify(mug, far, ("new",), 0.8)
+    assert reason is not None and f"{expected:.0f} deg" in reason
+    assert mug.state == ("new",) and np.allclose(mug.pose, far) and mug.confidence == 0.8
+    assert mug.reinitializations == 1 and not mug.fresh
+    # Off: nothing is ever checked.
+    m.verify_rotation_deg = 0.0
+    m.associate([Detection("mug", 1, _pose(0.0))], 0.3)
+    assert m.tracks_to_verify([mug]) == []
