@@ -128,7 +128,7 @@ def test_params_file_is_read_completely(ros_prefix, tmp_path):
                "tracking_iterations": 3, "refine_from": "detection", "association_gate_m": 0.25,
                "track_timeout_s": 5.5,
                "min_confidence": 0.7, "max_low_confidence_frames": 3, "max_unconverged_frames": 4,
-               "reinit_rotation_deg": 30.0, "convergence_translation_mm": 1.5,
+               "reinit_rotation_deg": 30.0, "verify_rotation_deg": 20.0, "convergence_translation_mm": 1.5,
                "convergence_rotation_deg": 0.5,
                "max_objects": 7, "tf_prefix": "refined_", "publish_tf": False, "publish_markers": False,
                "score_threshold": 0.3, "image_queue_slop_s": 0.05}

@@ -11,6 +11,7 @@ EXPECTED_DEFAULTS = {
     "iterations": 4, "tracking_iterations": 2, "refine_from": "track", "association_gate_m": 0.1,
     "track_timeout_s": 2.0,
     "min_confidence": 0.5, "max_low_confidence_frames": 5, "max_unconverged_frames": 0, "reinit_rotation_deg": 45.0,
+    "verify_rotation_deg": 10.0,
     "convergence_translation_mm": 2.0,
     "convergence_rotation_deg": 1.0,
     "max_objects": 32, "tf_prefix": "deeprm_", "publish_tf": True, "publish_markers": True, "score_threshold": 0.0,
