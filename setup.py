@@ -28,6 +28,7 @@ setup(
     # Explicit list: the flat layout has msg/, config/, launch/ beside the package, which automatic
     # discovery refuses.
     packages=find_packages(include=["deeprm_ros", "deeprm_ros.*"]),
+    package_data={"deeprm_ros.data": ["textures/*.png", "textures/README.md"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/deeprm_ros"]),
         ("share/deeprm_ros", ["package.xml"]),

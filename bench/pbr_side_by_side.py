@@ -32,7 +32,7 @@ def outlined(frame) -> np.ndarray:
 def main(argv=None) -> int:
     import torch  # noqa: F401  (before any GL context)
 
-    from deeprm_ros.data.pbr import PbrConfig, PbrSceneMaker
+    from deeprm_ros.data.pbr import PbrConfig, PbrSceneMaker, texture_images
     from deeprm_ros.data.synthetic import SceneConfig, make_frame
     from deeprm_ros.meshes import load_object_library
     from deeprm_ros.render import Renderer
@@ -42,13 +42,16 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--spp", type=int, default=PbrConfig.spp)
+    p.add_argument("--textures", default="bundled", help="as data/pbr.py: bundled, procedural or a folder")
+    p.add_argument("--stack-probability", type=float, default=PbrConfig.stack_probability)
     p.add_argument("--out", default=str(ROOT / "docs/results/pbr_side_by_side.jpg"))
     args = p.parse_args(argv)
 
     models = load_object_library(args.models)
     raster_cfg = SceneConfig()
     rows, t_raster = [], []
-    maker = PbrSceneMaker(models, PbrConfig(spp=args.spp))
+    maker = PbrSceneMaker(models, PbrConfig(spp=args.spp, stack_probability=args.stack_probability),
+                          texture_images(args.textures))
     raster = Renderer(models, width=raster_cfg.width, height=raster_cfg.height)
     for i in range(args.images):
         t0 = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,8 @@ def copy_models(models_dir, out_root) -> None:
         if dst.exists():
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(dst.name + ".partial")
+        # one temporary folder per process: parallel workers (--workers) each make one, the first rename wins
+        tmp = dst.with_name(f"{dst.name}.partial-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp)
         if name == "models_eval":

@@ -1,15 +1,16 @@
 """Photorealistic (physically based) training and test images from any folder of CAD models, in the BOP layout,
 made the way BOP's own PBR training data is made: objects resting on a floor in stable poses among distractor
-objects, in a room whose floor and walls carry photo textures, lit by 1 to 3 area lights of random position,
-size and power, seen by a camera on a shell around them; path traced (soft shadows, inter-reflections,
-glossy highlights) by Mitsuba 3 at 16 samples per pixel and denoised.
+objects, some stacked on others, in a room whose floor and walls carry photo textures, lit by 1 to 3 area
+lights of random position, size and power, seen by a camera on a shell around them; path traced (soft
+shadows, inter-reflections, glossy highlights) by Mitsuba 3 at 16 samples per pixel and denoised.
 
 `python -m deeprm_ros.data.pbr --models data/demo/models --out datasets/demo_pbr --split test --images 300 --seed 1`
 
 Image i depends only on (seed, i): generation is deterministic, runs in parallel over image ranges
 (`--first-image`, or `--workers N` processes) and resumes where it stopped. Colour comes from the path tracer;
 masks, depth and BOP's gt_info from the project's rasterizer (data/generation.py). Textures for the room:
-`--textures DIR` (any photographs; CC0 PBR texture sets work well), else procedural ones.
+`--textures bundled` (the default: four CC0 photographs in data/textures/, grey ones tinted per image),
+`--textures DIR` (any photographs; CC0 PBR texture sets work well) or `--textures procedural`.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .generation import Frame, add_dataset_arguments
-from .scene_layout import StablePoses, camera_on_shell, footprint_radius, look_at, scatter_on_floor, stable_poses
+from .scene_layout import (StablePoses, camera_on_shell, footprint_radius, look_at, scatter_on_floor, stable_poses,
+                           stack_some)
 from .synthetic import list_images, procedural_background
 
 log = logging.getLogger("deeprm_ros.data.pbr")
@@ -40,6 +42,7 @@ class PbrConfig:
     objects_range: tuple = (3, 6)          # annotated objects per image (instances may repeat)
     distractors_range: tuple = (2, 5)
     cluster_radius_range: tuple = (0.06, 0.16)   # metres: the disc the objects are scattered in
+    stack_probability: float = 0.25        # each object after the first is set on top of another with this chance
     camera_distance_range: tuple = (0.35, 0.85)
     camera_elevation_deg: tuple = (15.0, 80.0)
     camera_roll_deg: float = 20.0
@@ -160,12 +163,22 @@ class PbrSceneMaker:
         return np.array([[f, 0, cx], [0, f, cy], [0, 0, 1]])
 
     def _texture_image(self, rng, size: int = 512) -> np.ndarray:
-        if self.textures:
-            import cv2
-            img = cv2.imread(str(self.textures[rng.integers(len(self.textures))]), cv2.IMREAD_COLOR)
-            if img is not None:
-                return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        return procedural_background(rng, size, size)
+        """An RGB uint8 texture for the floor or the walls: one of the photos (a grey one tinted with a random
+        colour; turned by a multiple of 90 degrees and mirrored at random), else a procedural one."""
+        if not self.textures:
+            return procedural_background(rng, size, size)
+        import cv2
+        path = self.textures[rng.integers(len(self.textures))]
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise ValueError(f"{path}: not a readable image")
+        if img.ndim == 2 or img.shape[2] == 1:
+            grey = img.reshape(img.shape[:2]).astype(np.float32)
+            img = np.clip(grey[..., None] * rng.uniform(0.35, 1.0, size=3), 0, 255).astype(np.uint8)
+        else:
+            img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
+        img = np.rot90(img, int(rng.integers(4)))
+        return np.ascontiguousarray(img[:, ::-1] if rng.random() < 0.5 else img)
 
     def _object_bsdf(self, rng, model) -> dict:
         """Principled material with the model's own colours, random roughness and specular (plastic to glossy)."""
@@ -216,6 +229,10 @@ class PbrSceneMaker:
         everything = chosen + distractors
         poses_world = scatter_on_floor(rng, [self.stable[o] for o in everything], [self.radii[o] for o in everything],
                                        area_radius=rng.uniform(*c.cluster_radius_range))
+        if c.stack_probability > 0:  # no draws when off: seeds made without stacking give the same scenes
+            shapes = [self.models.get(o) or self.distractors[o] for o in everything]
+            meshes = [(m.vertices, m.faces) for m in shapes]
+            stack_some(rng, poses_world, meshes, [self.stable[o] for o in everything], c.stack_probability)
         centre = np.mean([T[:3, 3] for T in poses_world[:n]], axis=0)
         centre[2] = np.mean([self.models[o].diameter for o in chosen]) * 0.25
         target = centre + rng.normal(0, 0.02, size=3) * np.array([1, 1, 0.5])
@@ -258,7 +275,7 @@ class PbrSceneMaker:
 
 
 def generate(models_dir, out_root, split: str, n_images: int, seed: int, mesh_unit: str = "mm",
-             textures_dir=None, cfg: PbrConfig | None = None, first_image: int = 0, progress: bool = True,
+             textures_dir="bundled", cfg: PbrConfig | None = None, first_image: int = 0, progress: bool = True,
              variant: str | None = None) -> list[float]:
     """Write PBR images [first_image, first_image + n_images) (skipping those already written); returns the
     seconds each new image took."""
@@ -267,7 +284,7 @@ def generate(models_dir, out_root, split: str, n_images: int, seed: int, mesh_un
 
     cfg = cfg or PbrConfig()
     models = load_object_library(models_dir, unit=mesh_unit)
-    textures = list_images(textures_dir) if textures_dir else None
+    textures = texture_images(textures_dir)
     copy_models(Path(models_dir), out_root)
     maker = PbrSceneMaker(models, cfg, textures, variant)
     try:
@@ -276,6 +293,19 @@ def generate(models_dir, out_root, split: str, n_images: int, seed: int, mesh_un
     finally:
         maker.release()
     return maker.seconds_per_image
+
+
+BUNDLED_TEXTURES = Path(__file__).resolve().parent / "textures"
+
+
+def texture_images(textures) -> list | None:
+    """The photos for the room: "bundled" -> data/textures/, "procedural" or None -> None (generated ones), else
+    the .jpg/.png images of that folder."""
+    if textures == "bundled":
+        return list_images(BUNDLED_TEXTURES)
+    if textures in (None, "procedural"):
+        return None
+    return list_images(textures)
 
 
 def _generate_range(kwargs: dict) -> list[float]:
@@ -287,7 +317,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Physically based (path traced) BOP-format images from a folder of "
                                             "CAD models (needs the optional packages: pip install '.[pbr]')")
     add_dataset_arguments(p, PbrConfig.images_per_scene)
-    p.add_argument("--textures", default=None, help="folder of photos for floor and walls (default: procedural)")
+    p.add_argument("--textures", default="bundled",
+                   help="photos for floor and walls: 'bundled' (four CC0 photos, the default), 'procedural', or a "
+                        "folder of .jpg/.png")
+    p.add_argument("--stack-probability", type=float, default=PbrConfig.stack_probability,
+                   help="chance that an object is set on top of another instead of the floor (0: all on the floor)")
     p.add_argument("--spp", type=int, default=PbrConfig.spp, help="samples per pixel (denoised afterwards)")
     p.add_argument("--workers", type=int, default=1, help="processes, each taking a contiguous image range")
     p.add_argument("--variant", default=None, help="Mitsuba variant (default: llvm_ad_rgb when LLVM >= 16 is "
@@ -296,7 +330,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..render.path_tracer import PbrUnavailable
 
-    cfg = PbrConfig(spp=args.spp, images_per_scene=args.images_per_scene)
+    cfg = PbrConfig(spp=args.spp, images_per_scene=args.images_per_scene, stack_probability=args.stack_probability)
     common = dict(models_dir=args.models, out_root=args.out, split=args.split, seed=args.seed,
                   mesh_unit=args.mesh_unit, textures_dir=args.textures, cfg=cfg, variant=args.variant)
     t0 = time.perf_counter()

@@ -1,5 +1,5 @@
-"""Where things are in a physically plausible scene: objects resting on a floor in their stable poses, a camera
-on a shell looking at them. Pure numpy and trimesh (no renderer), so it is tested on its own.
+"""Where things are in a physically plausible scene: objects resting on a floor in their stable poses, some
+stacked on others, a camera on a shell looking at them. Pure numpy and trimesh (no renderer), so it is tested on its own.
 
 World frame: z up, the floor is the plane z = 0. Stable poses come from trimesh's `poses.compute_stable_poses`
 (the faces of the convex hull the object can rest on, with the probability of landing on each when dropped), so
@@ -107,3 +107,99 @@ def camera_on_shell(rng, target, distance_range, elevation_deg_range, roll_deg: 
     az = rng.uniform(0, 2 * np.pi)
     eye = np.asarray(target, np.float64) + d * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
     return look_at(eye, target, roll=np.radians(rng.uniform(-roll_deg, roll_deg)))
+
+
+def surface_heights(xy: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Height (N, M) of each triangle (M, 3, 3) straight above or below each point xy (N, 2); nan where the
+    vertical line through the point misses the triangle (and for vertical triangles)."""
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    e0, e1 = b[:, :2] - a[:, :2], c[:, :2] - a[:, :2]
+    den = e0[:, 0] * e1[:, 1] - e1[:, 0] * e0[:, 1]                      # (M,)
+    ok = np.abs(den) > 1e-15
+    d = xy[:, None, :] - a[None, :, :2]                                  # (N, M, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = (d[..., 0] * e1[:, 1] - e1[:, 0] * d[..., 1]) / den
+        v = (e0[:, 0] * d[..., 1] - d[..., 0] * e0[:, 1]) / den
+        inside = ok & (u >= -1e-12) & (v >= -1e-12) & (u + v <= 1 + 1e-12)
+        z = a[:, 2] + u * (b[:, 2] - a[:, 2]) + v * (c[:, 2] - a[:, 2])
+    return np.where(inside, z, np.nan)
+
+
+def _overlapping(points: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points and triangles whose xy bounding boxes overlap the other set's (the rest cannot meet)."""
+    lo, hi = points[:, :2].min(0), points[:, :2].max(0)
+    tlo, thi = triangles[..., :2].min(1), triangles[..., :2].max(1)
+    tri = triangles[np.all((thi >= lo) & (tlo <= hi), axis=1)]
+    if len(tri) == 0:
+        return points[:0], tri
+    lo, hi = tri[..., :2].min((0, 1)), tri[..., :2].max((0, 1))
+    return points[np.all((points[:, :2] >= lo) & (points[:, :2] <= hi), axis=1)], tri
+
+
+def edge_points(vertices, faces, step: float = 0.002) -> np.ndarray:
+    """The vertices and points every `step` (metres) along every edge of a mesh: where two meshes meet edge on
+    edge (two boxes turned against each other), neither one's vertices lie over the other's faces, but these do."""
+    v = np.asarray(vertices, np.float64)
+    f = np.asarray(faces)
+    edges = np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1), axis=0)
+    a, b = v[edges[:, 0]], v[edges[:, 1]]
+    n = np.maximum(1, np.ceil(np.linalg.norm(b - a, axis=1) / step).astype(int))
+    t = np.concatenate([np.arange(1, k) / k for k in n]) if n.max() > 1 else np.zeros(0)
+    rep = np.repeat(np.arange(len(edges)), n - 1)
+    return np.concatenate([v, a[rep] + t[:, None] * (b[rep] - a[rep])])
+
+
+def drop_distance(moving_vertices, moving_faces, below_vertices, below_faces, chunk: int = 4096,
+                  step: float = 0.002) -> float:
+    """How far a mesh held above another (both world coordinates, z up) can move straight down before they touch:
+    the smallest vertical gap from a point of either mesh (vertices and points along edges, edge_points) to the
+    other mesh's surface; inf where nothing is below. Where edges cross between two edge points, the meshes may
+    overlap by a fraction of a millimetre."""
+    mv, bv = np.asarray(moving_vertices, np.float64), np.asarray(below_vertices, np.float64)
+    gap = np.inf
+    for points, tris, sign in ((edge_points(mv, moving_faces, step), bv[np.asarray(below_faces)], 1.0),
+                               (edge_points(bv, below_faces, step), mv[np.asarray(moving_faces)], -1.0)):
+        points, tris = _overlapping(points, tris)
+        for i in range(0, len(points), chunk):
+            p = points[i:i + chunk]
+            z = surface_heights(p[:, :2], tris)                         # (n, M)
+            # a moving point down to the surface below it, or a point below up to the moving surface above it
+            dz = p[:, 2:3] - z if sign > 0 else z - p[:, 2:3]
+            dz = np.where(np.isnan(dz) | (dz < -1e-9), np.inf, dz)
+            gap = min(gap, float(dz.min(initial=np.inf)))
+    return gap
+
+
+def stack_some(rng, poses: list[np.ndarray], meshes: list[tuple[np.ndarray, np.ndarray]],
+               rest_poses: list[StablePoses], probability: float, spread: float = 0.3) -> list[bool]:
+    """Put some objects on top of others, as in a heap: each object after the first, with `probability`, is
+    lifted from its place on the floor, set in one of its stable poses turned about z over a random object
+    already placed (its centre within `spread` of that object's footprint radius of the object's centre), and
+    lowered straight down until it touches whatever is under it (objects or the floor). No physics: it may
+    rest on an edge. Changes `poses` (world, z up, floor z = 0) in place; returns which objects were stacked.
+    meshes[i] = (vertices, faces) in the object's frame."""
+    stacked = [False] * len(poses)
+    for i in range(1, len(poses)):
+        if rng.random() >= probability:
+            continue
+        j = int(rng.integers(i))
+        k = int(rng.choice(len(rest_poses[i].probabilities), p=rest_poses[i].probabilities))
+        T = rotation_z(rng.uniform(0, 2 * np.pi)) @ rest_poses[i].transforms[k]
+        vj = _world(meshes[j][0], poses[j])
+        offset = rng.uniform(-1, 1, size=2) * spread * float(np.max(np.linalg.norm(vj[:, :2] - poses[j][:2, 3], axis=1)))
+        T[:2, 3] = poses[j][:2, 3] + offset
+        others = [m for m in range(len(poses)) if m != i]
+        top = max(float(_world(meshes[m][0], poses[m])[:, 2].max()) for m in others)
+        T[2, 3] += top + 0.01       # resting pose lifted above everything
+        vi = _world(meshes[i][0], T)
+        fall = float(vi[:, 2].min())  # the floor
+        for m in others:
+            fall = min(fall, drop_distance(vi, meshes[i][1], _world(meshes[m][0], poses[m]), meshes[m][1]))
+        T[2, 3] -= fall
+        poses[i] = T
+        stacked[i] = T[2, 3] - rest_poses[i].transforms[k][2, 3] > 1e-6
+    return stacked
+
+
+def _world(vertices, T) -> np.ndarray:
+    return np.asarray(vertices, np.float64) @ T[:3, :3].T + T[:3, 3]

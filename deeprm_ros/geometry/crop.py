@@ -18,6 +18,9 @@ def _box_of(uv):
     return torch.cat([uv.min(dim=1).values, uv.max(dim=1).values], dim=-1)  # (B, 4)
 
 
+MAX_CROP_IMAGES = 8
+
+
 def deepim_boxes(K, points, T_input, T_rendered=None, lamb: float = 1.4, out_size=CROP_SIZE):
     """Crop boxes (B, 4) centred on the projected object origin of the rendered pose.
 
@@ -38,8 +41,15 @@ def deepim_boxes(K, points, T_input, T_rendered=None, lamb: float = 1.4, out_siz
     xdist = torch.cat([(boxes[..., 0] - xc).abs(), (boxes[..., 2] - xc).abs()], dim=1).max(dim=1).values
     ydist = torch.cat([(boxes[..., 1] - yc).abs(), (boxes[..., 3] - yc).abs()], dim=1).max(dim=1).values
     width = 2 * lamb * torch.maximum(xdist, ydist * r)
-    height = 2 * lamb * torch.maximum(xdist / r, ydist)
-    xc, yc = centre[:, 0], centre[:, 1]
+    # A pose with model points at or behind the camera plane projects them to huge or non-finite pixels: its
+    # crop is capped at MAX_CROP_IMAGES image widths (a crop that large holds no usable pixels anyway; without
+    # the cap, resampling a 1e7-pixel box exhausts memory). The refiner then moves the pose back or it is
+    # reported as lost; no other object in the batch is affected.
+    limit = MAX_CROP_IMAGES * 2 * K[:, 0, 2].abs().clamp(min=1.0)
+    width = torch.nan_to_num(width, nan=float(limit.max()), posinf=float(limit.max())).clamp(max=limit)
+    height = width / r
+    xc = torch.nan_to_num(centre[:, 0], nan=0.0).clamp(-limit, limit)
+    yc = torch.nan_to_num(centre[:, 1], nan=0.0).clamp(-limit, limit)
     return torch.stack([xc - width / 2, yc - height / 2, xc + width / 2, yc + height / 2], dim=-1)
 
 

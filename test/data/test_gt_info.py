@@ -145,3 +145,17 @@ def test_models_eval_vertices_weigh_the_surface_evenly(obj_id):
     assert np.sign(ev.volume) == np.sign(raw.volume)  # faces wound as before
     if obj_id == 1:  # the box: its raw vertices are its corners
         assert add(np.unique(raw.vertices, axis=0)) > 1.2 * add(surface)
+
+
+def test_parallel_workers_copy_the_models_once_without_tripping_over_each_other(tmp_path):
+    """`--workers N` starts N processes that each copy models/ and models_eval/ into the same dataset: all of
+    them succeed and the copy is complete (with one shared temporary folder, one worker deleted the other's)."""
+    import multiprocessing as mp
+
+    from deeprm_ros.data.generation import copy_models
+
+    with mp.get_context("spawn").Pool(4) as pool:
+        pool.starmap(copy_models, [(str(default_models_dir()), str(tmp_path))] * 4)
+    expected = sorted(p.stem for p in default_models_dir().glob("obj_*.*"))
+    assert sorted(p.stem for p in (tmp_path / "models_eval").glob("obj_*.ply")) == sorted(set(expected))
+    assert not list(tmp_path.glob("*.partial*"))

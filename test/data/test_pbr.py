@@ -139,3 +139,54 @@ def test_a_missing_renderer_package_is_named_with_its_install_command(tmp_path):
         assert r.returncode == 2, r.stderr[-2000:]
         assert f"optional package {missing}" in r.stderr and "pip install '.[pbr]'" in r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_a_box_stacked_on_a_box_sits_on_its_top_face(models):
+    """Hand case: the box resting on the floor, a second box set over its centre (spread 0) rests with its lowest
+    point exactly at the first one's highest (both lie on a flat face), above the floor."""
+    from deeprm_ros.data.scene_layout import stack_some
+
+    box = models[1]
+    sp = stable_poses(box.vertices, box.faces)
+    first = [T.copy() for T in sp.transforms[:1]] * 2
+    poses = [first[0].copy(), first[1].copy()]
+    stacked = stack_some(np.random.default_rng(0), poses, [(box.vertices, box.faces)] * 2, [sp, sp], 1.0, spread=0.0)
+    low = box.vertices @ poses[0][:3, :3].T + poses[0][:3, 3]
+    high = box.vertices @ poses[1][:3, :3].T + poses[1][:3, 3]
+    assert stacked == [False, True]
+    assert high[:, 2].min() == pytest.approx(low[:, 2].max(), abs=1e-9) and low[:, 2].max() > 0.02
+    np.testing.assert_allclose(poses[1][:2, 3], poses[0][:2, 3], atol=1e-12)
+
+
+def test_stacked_objects_touch_what_is_under_them_and_do_not_sink_into_it(models):
+    """Heaps of the demo objects (each stacked with probability 0.8): every object touches the floor or another
+    object (a vertical gap of 0), and no point of its surface lies inside the convex hull of a convex object
+    (the box, the can) that it does not belong to."""
+    import trimesh
+    from scipy.spatial import ConvexHull
+
+    from deeprm_ros.data.scene_layout import drop_distance, stack_some
+
+    ids = sorted(models) * 2
+    meshes = [(models[o].vertices, models[o].faces) for o in ids]
+    sps = [stable_poses(models[o].vertices, models[o].faces) for o in ids]
+    radii = [[footprint_radius(models[o].vertices, T) for T in sp.transforms] for o, sp in zip(ids, sps)]
+    n_stacked = 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        poses = scatter_on_floor(rng, sps, radii, area_radius=0.1)
+        stacked = stack_some(rng, poses, meshes, sps, 0.8)
+        n_stacked += sum(stacked)
+        world = [models[o].vertices @ T[:3, :3].T + T[:3, 3] for o, T in zip(ids, poses)]
+        for i, o in enumerate(ids):
+            lowest = min([world[i][:, 2].min()] + [drop_distance(world[i], meshes[i][1], world[j], meshes[j][1])
+                                                   for j in range(len(ids)) if j != i])
+            assert lowest == pytest.approx(0.0, abs=1e-7), (seed, i)
+            surface = trimesh.sample.sample_surface(trimesh.Trimesh(world[i], meshes[i][1]), 400, seed=seed)[0]
+            for j, q in enumerate(ids):
+                if j == i or q not in (1, 4):
+                    continue
+                eq = ConvexHull(world[j]).equations                    # inside: every a.x + b < 0
+                depth = np.max(surface @ eq[:, :3].T + eq[:, 3], axis=1)  # > 0 outside
+                assert depth.min() > -1e-4, (seed, i, j, depth.min())
+    assert n_stacked >= 8

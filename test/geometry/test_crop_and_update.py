@@ -106,3 +106,26 @@ def test_both_crop_paths_read_the_same_points_as_roi_align():
     torch.testing.assert_close(got, expect, atol=1e-5, rtol=1e-5)
     assert float(got[3].abs().max()) == 0.0
     torch.testing.assert_close(crop_and_resize(images, boxes[:4], out_size, index[:4]), expect[:4], atol=1e-5, rtol=1e-5)
+
+
+def test_a_pose_at_the_camera_plane_gets_a_capped_finite_box_and_others_keep_theirs():
+    """An object whose points reach the camera plane (z ~ 0) or a non-finite pose projects to huge or NaN pixels:
+    its box is capped at 8 image widths (2 cx) and finite, so cropping it allocates a bounded amount (an
+    evaluation on path-traced images ran out of memory in roi_align before); the normal pose in the same batch
+    gets the same box as alone (the hand case above)."""
+    from deeprm_ros.geometry.crop import MAX_CROP_IMAGES
+
+    Kb = torch.tensor([[100.0, 0, 50], [0, 100.0, 40], [0, 0, 1]]).repeat(3, 1, 1)
+    pts = torch.tensor([[-0.05, -0.05, 0], [0.05, 0.05, 0], [0.05, -0.05, 0], [-0.05, 0.05, 0], [0.01, 0.01, -0.3]])
+    T = torch.eye(4).repeat(3, 1, 1)
+    T[:, 2, 3] = torch.tensor([1.0, 0.3 + 1e-7, float("nan")])   # ok, one point at z = 1e-7, not finite
+    boxes = deepim_boxes(Kb, pts, T)
+    assert torch.isfinite(boxes).all()
+    limit = MAX_CROP_IMAGES * 2 * 50
+    widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    assert float(widths[1]) == limit and float(widths[2]) == limit
+    np.testing.assert_allclose((widths / heights).numpy(), 4 / 3, rtol=1e-6)
+    alone = deepim_boxes(Kb[:1], pts, T[:1])
+    np.testing.assert_allclose(boxes[0].numpy(), alone[0].numpy(), rtol=1e-6)
+    crops = crop_and_resize(torch.rand(1, 3, 80, 100), boxes, (24, 32), torch.zeros(3, dtype=torch.long))
+    assert crops.shape == (3, 3, 24, 32) and torch.isfinite(crops).all()
