@@ -48,8 +48,10 @@ def run_node(factory, name: str, args=None, executor_threads: int = 1) -> int:
         rclpy.try_shutdown()
         return 0
     except Exception as e:
-        print(f"[{name}] start-up failed: {e}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
+        if stop.requested.is_set():  # the interrupt surfaced as another error from inside a library (a loader)
+            return 0
+        print(f"[{name}] start-up failed: {e}", file=sys.stderr, flush=True)
         return 1
     finally:
         stop.building = False

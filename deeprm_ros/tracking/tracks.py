@@ -133,8 +133,7 @@ class TrackManager:
         if not np.isfinite(refined_detection).all() or angle <= self.verify_rotation_deg:
             return None
         track.pose, track.state, track.confidence = refined_detection, state, float(confidence)
-        track.low_confidence_frames = track.unconverged_frames = 0
-        track.reinitializations += 1
+        track.low_confidence_frames = track.unconverged_frames = 0   # not a re-initialization: no raw pose published
         return f"its refined detection is turned {angle:.0f} deg from it"
 
     def expire(self, stamp: float) -> list[int]:
