@@ -40,12 +40,8 @@ def refine_tracks(refiner, manager: TrackManager, tracks: list[Track], rgb: np.n
     elif refine_from != "track":
         raise ValueError(f"refine_from must be 'track' or 'detection', got {refine_from!r}")
     n_iter = iterations if any(t.fresh for t in tracks) else tracking_iterations
-    obj_ids = np.array([t.obj_id for t in tracks])
-    out = refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack([t.pose for t in tracks]), obj_ids,
-                      n_iter, state=[t.state for t in tracks], image_index=np.zeros(len(tracks), dtype=np.int64))
-    poses = out.poses[-1].detach().cpu().numpy().astype(np.float64)
-    confidences = outline_agreement(refiner, rgb, K, poses, obj_ids)
-    states = out.object_states if carry_state else [None] * len(tracks)
+    out, poses, confidences, states = _refine_batch(refiner, rgb, K, tracks, [t.pose for t in tracks],
+                                                    [t.state for t in tracks], n_iter, carry_state)
     kept, restarted = manager.record_frame(tracks, poses, states, out.translation_update_mm, out.rotation_update_deg,
                                            n_iter, convergence_mm, convergence_deg, K, rgb.shape[1], rgb.shape[0],
                                            confidences)
@@ -62,18 +58,25 @@ def verify_against_detections(refiner, manager: TrackManager, tracks: list[Track
     pose, and is listed in frame.verified with the reason."""
     if not tracks:
         return
-    obj_ids = np.array([t.obj_id for t in tracks])
-    out = refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack([t.detection_pose for t in tracks]),
-                      obj_ids, iterations, state=[None] * len(tracks), image_index=np.zeros(len(tracks), dtype=np.int64))
-    poses = out.poses[-1].detach().cpu().numpy().astype(np.float64)
-    confidences = outline_agreement(refiner, rgb, K, poses, obj_ids)
-    states = out.object_states if carry_state else [None] * len(tracks)
+    out, poses, confidences, states = _refine_batch(refiner, rgb, K, tracks, [t.detection_pose for t in tracks],
+                                                    [None] * len(tracks), iterations, carry_state)
     for t, pose, state, conf in zip(tracks, poses, states, confidences):
         reason = manager.verify(t, pose, state, conf)
         if reason:
             frame.verified.append((t, reason))
     for k, v in out.timings_ms.items():   # the frame's cost includes the check
         frame.timings_ms[k] = frame.timings_ms.get(k, 0.0) + v
+
+
+def _refine_batch(refiner, rgb, K, tracks: list[Track], starts, states, n_iter: int, carry_state: bool):
+    """One batch of `tracks`' objects in the image from `starts` and recurrent `states`: the refiner's output, the
+    final poses (float64), their confidences, and the states to keep (None each without carry_state)."""
+    obj_ids = np.array([t.obj_id for t in tracks])
+    out = refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack(starts), obj_ids, n_iter, state=states,
+                      image_index=np.zeros(len(tracks), dtype=np.int64))
+    poses = out.poses[-1].detach().cpu().numpy().astype(np.float64)
+    kept = out.object_states if carry_state else [None] * len(tracks)
+    return out, poses, outline_agreement(refiner, rgb, K, poses, obj_ids), kept
 
 
 def outline_agreement(refiner, rgb, K, poses, obj_ids) -> np.ndarray:

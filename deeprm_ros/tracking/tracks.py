@@ -129,8 +129,10 @@ class TrackManager:
         (up to the object's symmetries), the track takes over the refined detection's pose and state. Returns
         why it did, or None when the track was kept."""
         track.detection_unchecked = False
+        if not np.isfinite(refined_detection).all():
+            return None
         angle = self.rotation_to_detection_deg(track, refined_detection)
-        if not np.isfinite(refined_detection).all() or angle <= self.verify_rotation_deg:
+        if angle <= self.verify_rotation_deg:
             return None
         track.pose, track.state, track.confidence = refined_detection, state, float(confidence)
         track.low_confidence_frames = track.unconverged_frames = 0   # not a re-initialization: no raw pose published
