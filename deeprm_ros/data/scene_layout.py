@@ -185,16 +185,15 @@ def stack_some(rng, poses: list[np.ndarray], meshes: list[tuple[np.ndarray, np.n
         j = int(rng.integers(i))
         k = int(rng.choice(len(rest_poses[i].probabilities), p=rest_poses[i].probabilities))
         T = rotation_z(rng.uniform(0, 2 * np.pi)) @ rest_poses[i].transforms[k]
-        vj = _world(meshes[j][0], poses[j])
-        offset = rng.uniform(-1, 1, size=2) * spread * float(np.max(np.linalg.norm(vj[:, :2] - poses[j][:2, 3], axis=1)))
-        T[:2, 3] = poses[j][:2, 3] + offset
-        others = [m for m in range(len(poses)) if m != i]
-        top = max(float(_world(meshes[m][0], poses[m])[:, 2].max()) for m in others)
+        others = {m: _world(meshes[m][0], poses[m]) for m in range(len(poses)) if m != i}
+        radius_j = float(np.max(np.linalg.norm(others[j][:, :2] - poses[j][:2, 3], axis=1)))
+        T[:2, 3] = poses[j][:2, 3] + rng.uniform(-1, 1, size=2) * spread * radius_j
+        top = max(float(v[:, 2].max()) for v in others.values())
         T[2, 3] += top + 0.01       # resting pose lifted above everything
         vi = _world(meshes[i][0], T)
         fall = float(vi[:, 2].min())  # the floor
-        for m in others:
-            fall = min(fall, drop_distance(vi, meshes[i][1], _world(meshes[m][0], poses[m]), meshes[m][1]))
+        for m, vm in others.items():
+            fall = min(fall, drop_distance(vi, meshes[i][1], vm, meshes[m][1]))
         T[2, 3] -= fall
         poses[i] = T
         stacked[i] = T[2, 3] - rest_poses[i].transforms[k][2, 3] > 1e-6
