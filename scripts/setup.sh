@@ -72,7 +72,13 @@ if [ "$(cat "$STAMPS/pip" 2>/dev/null || true)" != "$pip_key" ]; then
   t=$(date +%s)
   req_args=()
   for r in "${REQUIREMENTS[@]}"; do req_args+=(-r "$ROOT/$r"); done
-  if ! "$PY" -m pip install --disable-pip-version-check \
+  # The venv takes about 7 GB (torch's CUDA build and its libraries). Say so before pip fills the disk, and
+  # keep no second copy of the downloaded wheels in pip's cache.
+  free_mb=$(df -Pm "$VENV" | awk 'NR == 2 {print $4}')
+  if [ -n "$free_mb" ] && [ "$free_mb" -lt 9000 ]; then
+    log "warning: only ${free_mb} MB free where the venv lives ($VENV); the install needs about 9000 MB"
+  fi
+  if ! "$PY" -m pip install --disable-pip-version-check --no-cache-dir \
         -c "$ROOT/requirements.lock" "${req_args[@]}" >"$LOG_DIR/pip.log" 2>&1; then
     tail -n 30 "$LOG_DIR/pip.log" >&2
     log "error: pip install failed (full log: $LOG_DIR/pip.log)"
