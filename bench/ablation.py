@@ -63,15 +63,21 @@ def run_variant(name: str, runs: Path, evals: Path, data: str) -> None:
 
 def report(evals: Path, out: Path) -> None:
     """Table (markdown, JSON) and plot of every evaluated variant."""
-    rows = {}
+    # Variants evaluated in earlier sessions live only in the committed table (runs/ and eval/ are not kept).
+    committed = out / "ablation.json"
+    earlier = json.loads(committed.read_text()) if committed.exists() else {}
+    found = {}
     for name in VARIANTS:
         f = evals / name / "metrics.json"
         if f.exists():
-            rows[name] = json.loads(f.read_text())["results"]
+            found[name] = json.loads(f.read_text())
+    n_targets = next((m["targets"] for m in found.values()), earlier.get("targets", 1056))
+    rows = {name: found[name]["results"] if name in found else earlier.get("results", {}).get(name)
+            for name in VARIANTS}
+    rows = {name: res for name, res in rows.items() if res}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation.json").write_text(json.dumps({"budget": BUDGET, "base_config": BASE_CONFIG,
-                                                   "variants": {n: VARIANTS[n][1] for n in rows},
-                                                   "results": rows}, indent=1))
+    committed.write_text(json.dumps({"budget": BUDGET, "base_config": BASE_CONFIG, "targets": n_targets,
+                                     "variants": {n: VARIANTS[n][1] for n in rows}, "results": rows}, indent=1))
     keys = ["initial"] + [f"{k} iter" for k in TEST_ITERATIONS]
     lines = ["| variant | change | " + " | ".join(keys) + " | rot. (deg) at 4 / 12 |",
              "|---|---|" + "---|" * len(keys) + "---|"]
@@ -79,7 +85,7 @@ def report(evals: Path, out: Path) -> None:
         aucs = " | ".join(f"{res[k]['auc_adds']:.1f}" if k in res else "-" for k in keys)
         rot = f"{res['4 iter']['median_rotation_deg']:.2f} / {res['12 iter']['median_rotation_deg']:.2f}"
         lines.append(f"| {name} | {VARIANTS[name][0]} | {aucs} | {rot} |")
-    table = "AUC of ADD(-S) on the raster test split (1,058 targets, seed 1)\n\n" + "\n".join(lines) + "\n"
+    table = f"AUC of ADD(-S) on the raster test split ({n_targets:,} targets, seed 1)\n\n" + "\n".join(lines) + "\n"
     (out / "table.md").write_text(table)
     print(table)
     if rows:
