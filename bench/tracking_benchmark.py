@@ -123,7 +123,8 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
                              iterations=result.iterations, published=t.track_id not in restarted,
                              good_before=good_before.get(t.track_id, False),
                              reinit=restarted.get(t.track_id) or verified.get(t.track_id)
-                             or ("detection" if t.track_id in reinit_by_detection else "")))
+                             or ("detection" if t.track_id in reinit_by_detection else ""),
+                             track_id=t.track_id, pose=t.pose.copy(), gt_pose=gt[t.obj_id].copy()))
     return rows
 
 
@@ -231,6 +232,9 @@ def main(argv=None) -> int:
             summary[f"{detector_hz:g} Hz/{name}"] = dict(summarize(rows, args.duration),
                                                          seconds=round(time.perf_counter() - t0, 1))
             all_rows += rows
+    # Poses beside the CSV (one row each, the CSV's order): for filters and plots tried after the run.
+    np.savez_compressed(out / "tracking_poses.npz", pose=np.stack([r.pop("pose") for r in all_rows]),
+                        gt_pose=np.stack([r.pop("gt_pose") for r in all_rows]))
     with open(out / "tracking_frames.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(all_rows[0]))
         w.writeheader()

@@ -119,7 +119,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
                                      pcfg["rotation_std_deg"], pcfg["translation_std_m"], set(models),
                                      dcfg["cache_images"], pcfg["rotation_model"],
                                      Augmentation.from_config(dcfg["augmentation"]), pcfg["fine_fraction"],
-                                     pcfg["fine_scale"]))
+                                     pcfg["fine_scale"], dcfg["object_weights"]))
     first = samplers[0].sample(tcfg["seed"], rank, 0)
     height, width = first.images.shape[1:3]
 

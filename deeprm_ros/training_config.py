@@ -25,6 +25,9 @@ DEFAULTS = {
         "images_per_batch": 16,
         "objects_per_image": 4,
         "cache_images": False,      # keep decoded images in memory (small datasets)
+        # {obj_id: weight}: how likely each object of an image is among the objects_per_image drawn (default 1);
+        # for an object the model refines worst. {} draws uniformly (and the batches are what they always were).
+        "object_weights": {},
         # CosyPose-style augmentation of the observed image (data/augmentation.py): enabled, then for each of
         # blur, sharpness, contrast, brightness, color, noise, background: a probability (_p) and a range
         "augmentation": AUGMENTATION_DEFAULTS,
@@ -70,7 +73,7 @@ def _merge(base: dict, update: dict, where: str) -> dict:
     for key, value in (update or {}).items():
         if where != "model" and key not in base:
             raise ConfigError(f"unknown option {where}.{key} (known: {sorted(base)})")
-        if isinstance(base.get(key), dict) and isinstance(value, dict):
+        if isinstance(base.get(key), dict) and base[key] and isinstance(value, dict):
             out[key] = _merge(base[key], value, f"{where}.{key}")
         else:
             out[key] = value

@@ -31,12 +31,18 @@ class BatchSampler:
 
     def __init__(self, dataset, images_per_batch: int, objects_per_image: int, min_visib_fract: float,
                  rotation_std_deg, translation_std_m, known_obj_ids, cache_images: bool = False,
-                 rotation_model: str = "rms", augmentation=None, fine_fraction: float = 0.0, fine_scale: float = 0.2):
+                 rotation_model: str = "rms", augmentation=None, fine_fraction: float = 0.0, fine_scale: float = 0.2,
+                 object_weights: dict | None = None):
         self.dataset = dataset
         # A share of the objects starts nearer the truth (perturbation scaled by fine_scale), drawn from its own
         # generator (seed, step, slot, 2): with fine_fraction 0 every batch is what it was without the option.
         self.fine_fraction, self.fine_scale = float(fine_fraction), float(fine_scale)
         self.augmentation = augmentation  # data.augmentation.Augmentation, or None
+        # {obj_id: weight} for drawing the objects of an image (data.object_weights); empty: uniform, as before
+        self.object_weights = {int(o): float(w) for o, w in (object_weights or {}).items()}
+        bad = {o: w for o, w in self.object_weights.items() if not w > 0}
+        if bad:
+            raise ValueError(f"data.object_weights must be positive, got {bad}")
         self.images_per_batch = images_per_batch
         self.objects_per_image = objects_per_image
         self.rotation_std_deg = rotation_std_deg
@@ -84,6 +90,12 @@ class BatchSampler:
         mask = self._objects_mask(key) if aug.needs_masks else None
         return aug(img, np.random.default_rng([seed, step, slot, 1]), mask)
 
+    def _object_probabilities(self, recs) -> np.ndarray | None:
+        if not self.object_weights:
+            return None
+        w = np.array([self.object_weights.get(int(r.obj_id), 1.0) for r in recs])
+        return w / w.sum()
+
     def sample(self, seed: int, rank: int, step: int) -> Batch:
         images, index, Ks, ids, poses, inits = [], [], [], [], [], []
         for n in range(self.images_per_batch):
@@ -91,7 +103,8 @@ class BatchSampler:
             rng = np.random.default_rng([seed, step, slot])
             key = self.keys[int(rng.integers(len(self.keys)))]
             recs = self.per_image[key]
-            pick = rng.choice(len(recs), size=min(self.objects_per_image, len(recs)), replace=False)
+            pick = rng.choice(len(recs), size=min(self.objects_per_image, len(recs)), replace=False,
+                              p=self._object_probabilities(recs))
             images.append(self._observed(key, seed, step, slot))
             T_gt = np.stack([recs[p].T_cam_obj for p in pick]).astype(np.float64)
             for p in pick:

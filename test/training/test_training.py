@@ -248,3 +248,43 @@ def test_fine_fraction_shrinks_some_starts_and_changes_nothing_else(tiny_dataset
         fine_share.extend(shrunk & ~same)
         changed += int(np.any(~same))
     assert 0.3 < np.mean(fine_share) < 0.7 and changed > 10
+
+
+def test_object_weights_draw_the_weighted_object_more_often(tiny_dataset):
+    """data.object_weights: an object weighted 50x is drawn in nearly every image that shows it, against about
+    its fair share without weights; empty weights give exactly the unweighted batches; zero is refused."""
+    from deeprm_ros.data.batches import BatchSampler
+    from deeprm_ros.meshes import load_object_library
+
+    models = load_object_library(tiny_dataset / "models", n_points=64)
+    ds = BopDataset(tiny_dataset, "train_pbr")
+    args = (ds, 2, 1, 0.05, 15.0, (0.01, 0.01, 0.05), set(models))
+    favourite = 2
+    plain, weighted, shown = [], [], 0
+    for step in range(60):
+        a = BatchSampler(*args).sample(0, 0, step)
+        b = BatchSampler(*args, object_weights={favourite: 50.0}).sample(0, 0, step)
+        np.testing.assert_array_equal(a.obj_ids, BatchSampler(*args, object_weights={}).sample(0, 0, step).obj_ids)
+        np.testing.assert_array_equal(a.images, b.images)  # the images drawn do not change, only their objects
+        plain.extend(a.obj_ids == favourite)
+        weighted.extend(b.obj_ids == favourite)
+    sampler = BatchSampler(*args)
+    shown = np.mean([any(r.obj_id == favourite for r in sampler.per_image[sampler.keys[int(
+        np.random.default_rng([0, step, slot]).integers(len(sampler.keys)))]]) for step in range(60) for slot in range(2)])
+    assert 0.9 * shown <= np.mean(weighted) <= shown
+    assert np.mean(plain) < 0.75 * shown
+    with pytest.raises(ValueError, match="object_weights must be positive"):
+        BatchSampler(*args, object_weights={favourite: 0.0})
+
+
+def test_object_weights_are_read_from_the_config_and_the_command_line(tmp_path):
+    from deeprm_ros.training_config import load_training_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  object_weights: {2: 3.0}\n")
+    assert load_training_config(path)["data"]["object_weights"] == {2: 3.0}
+    cfg = load_training_config(path, ["data.object_weights={2: 4, 1: 0.5}"])
+    assert cfg["data"]["object_weights"] == {2: 4, 1: 0.5}
+    path.write_text("data:\n  objects_per_imag: 2\n")
+    with pytest.raises(Exception, match="unknown option data.objects_per_imag"):
+        load_training_config(path)
