@@ -115,11 +115,14 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     samplers = []
     for split in splits:
         ds = BopDataset(root, split)
-        samplers.append(BatchSampler(ds, dcfg["images_per_batch"], dcfg["objects_per_image"], dcfg["min_visib_fract"],
-                                     pcfg["rotation_std_deg"], pcfg["translation_std_m"], set(models),
-                                     dcfg["cache_images"], pcfg["rotation_model"],
-                                     Augmentation.from_config(dcfg["augmentation"]), pcfg["fine_fraction"],
-                                     pcfg["fine_scale"], dcfg["object_weights"]))
+        try:
+            samplers.append(BatchSampler(ds, dcfg["images_per_batch"], dcfg["objects_per_image"],
+                                         dcfg["min_visib_fract"], pcfg["rotation_std_deg"], pcfg["translation_std_m"],
+                                         set(models), dcfg["cache_images"], pcfg["rotation_model"],
+                                         Augmentation.from_config(dcfg["augmentation"]), pcfg["fine_fraction"],
+                                         pcfg["fine_scale"], dcfg["object_weights"]))
+        except ValueError as e:  # the sampler's refusals are the config's (object_weights, min_visib_fract)
+            raise ConfigError(str(e)) from None
     first = samplers[0].sample(tcfg["seed"], rank, 0)
     height, width = first.images.shape[1:3]
 
@@ -305,7 +308,7 @@ def main(argv=None) -> int:
         return 2
     try:
         train(config, Path(args.out), args.resume)
-    except (ckpt.CheckpointError, PretrainedWeightsError) as e:
+    except (ckpt.CheckpointError, PretrainedWeightsError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

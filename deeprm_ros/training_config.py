@@ -73,6 +73,7 @@ def _merge(base: dict, update: dict, where: str) -> dict:
     for key, value in (update or {}).items():
         if where != "model" and key not in base:
             raise ConfigError(f"unknown option {where}.{key} (known: {sorted(base)})")
+        # An empty default mapping (model, data.object_weights) takes the user's keys as they are.
         if isinstance(base.get(key), dict) and base[key] and isinstance(value, dict):
             out[key] = _merge(base[key], value, f"{where}.{key}")
         else:

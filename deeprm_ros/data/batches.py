@@ -20,6 +20,24 @@ class Batch:
     T_init: np.ndarray        # (B, 4, 4)
 
 
+def _checked_weights(weights, known_obj_ids) -> dict:
+    """data.object_weights as {int obj_id: float weight}; a typo (not a mapping, an unknown object, a weight that
+    is not a positive number) stops the run here, named, instead of silently drawing uniformly."""
+    if not isinstance(weights, dict):
+        raise ValueError(f"data.object_weights must map object ids to weights, e.g. {{2: 4.0}}; got {weights!r}")
+    try:
+        out = {int(o): float(w) for o, w in weights.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"data.object_weights must map object ids to numbers; got {weights!r}") from None
+    unknown = sorted(set(out) - {int(o) for o in known_obj_ids})
+    if unknown:
+        raise ValueError(f"data.object_weights names objects that are not in the models: {unknown}")
+    bad = {o: w for o, w in out.items() if not w > 0}
+    if bad:
+        raise ValueError(f"data.object_weights must be positive, got {bad}")
+    return out
+
+
 class BatchSampler:
     """Draws `images_per_batch` images and up to `objects_per_image` visible objects from each
     (the paper: YCB-V 16 x 4, LM-O 48 x 1).
@@ -39,10 +57,7 @@ class BatchSampler:
         self.fine_fraction, self.fine_scale = float(fine_fraction), float(fine_scale)
         self.augmentation = augmentation  # data.augmentation.Augmentation, or None
         # {obj_id: weight} for drawing the objects of an image (data.object_weights); empty: uniform, as before
-        self.object_weights = {int(o): float(w) for o, w in (object_weights or {}).items()}
-        bad = {o: w for o, w in self.object_weights.items() if not w > 0}
-        if bad:
-            raise ValueError(f"data.object_weights must be positive, got {bad}")
+        self.object_weights = _checked_weights(object_weights or {}, known_obj_ids)
         self.images_per_batch = images_per_batch
         self.objects_per_image = objects_per_image
         self.rotation_std_deg = rotation_std_deg

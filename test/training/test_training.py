@@ -252,7 +252,8 @@ def test_fine_fraction_shrinks_some_starts_and_changes_nothing_else(tiny_dataset
 
 def test_object_weights_draw_the_weighted_object_more_often(tiny_dataset):
     """data.object_weights: an object weighted 50x is drawn in nearly every image that shows it, against about
-    its fair share without weights; empty weights give exactly the unweighted batches; zero is refused."""
+    its fair share without weights; empty weights give exactly the unweighted batches; a zero weight, an unknown
+    object and a weight that is not a number are refused, named."""
     from deeprm_ros.data.batches import BatchSampler
     from deeprm_ros.meshes import load_object_library
 
@@ -260,7 +261,7 @@ def test_object_weights_draw_the_weighted_object_more_often(tiny_dataset):
     ds = BopDataset(tiny_dataset, "train_pbr")
     args = (ds, 2, 1, 0.05, 15.0, (0.01, 0.01, 0.05), set(models))
     favourite = 2
-    plain, weighted, shown = [], [], 0
+    plain, weighted = [], []
     for step in range(60):
         a = BatchSampler(*args).sample(0, 0, step)
         b = BatchSampler(*args, object_weights={favourite: 50.0}).sample(0, 0, step)
@@ -275,6 +276,12 @@ def test_object_weights_draw_the_weighted_object_more_often(tiny_dataset):
     assert np.mean(plain) < 0.75 * shown
     with pytest.raises(ValueError, match="object_weights must be positive"):
         BatchSampler(*args, object_weights={favourite: 0.0})
+    with pytest.raises(ValueError, match="not in the models: \\[99\\]"):
+        BatchSampler(*args, object_weights={99: 2.0})
+    with pytest.raises(ValueError, match="must map object ids to weights"):
+        BatchSampler(*args, object_weights=[favourite, 4])
+    with pytest.raises(ValueError, match="must map object ids to numbers"):
+        BatchSampler(*args, object_weights={favourite: "a lot"})
 
 
 def test_object_weights_are_read_from_the_config_and_the_command_line(tmp_path):
@@ -288,3 +295,14 @@ def test_object_weights_are_read_from_the_config_and_the_command_line(tmp_path):
     path.write_text("data:\n  objects_per_imag: 2\n")
     with pytest.raises(Exception, match="unknown option data.objects_per_imag"):
         load_training_config(path)
+
+
+def test_training_stops_with_an_unknown_object_in_object_weights_named(tiny_dataset, tmp_path, capsys):
+    """A typo in data.object_weights stops the training program with exit 2 and the object, not a traceback."""
+    from deeprm_ros.train import main as train_main
+
+    code = train_main(["--config", str(_write(tmp_path, tiny_config(tiny_dataset))), "--out", str(tmp_path / "run"),
+                       "--set", "data.object_weights={99: 2.0}"])
+    assert code == 2
+    assert "data.object_weights names objects that are not in the models: [99]" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
