@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,46 @@ def compute_loss(out, T_gt, points, syms, loss_cfg):
     pose = torch.stack(pose_terms).mean()
     flow = torch.stack(flow_terms).mean() if flow_terms else pose.new_zeros(())
     return pose + loss_cfg["flow_weight"] * flow, pose.detach(), flow.detach(), [p.item() for p in pose_terms]
+
+
+@dataclass
+class SequenceLoss:
+    total: torch.Tensor          # what is minimized: the mean over frames of compute_loss
+    pose: torch.Tensor
+    flow: torch.Tensor
+    per_iter: list               # pose loss of every iteration of every frame (m)
+    rot_err: list                # median rotation error (deg) of frame 0's starts and of the last frame's result
+    frame_losses: list = field(default_factory=list)   # compute_loss's total of each frame
+    outputs: list = field(default_factory=list)        # each frame's RefinerOutput
+
+
+def sequence_loss(refiner, batch, first_iterations: int, iterations: int, models, loss_cfg) -> SequenceLoss:
+    """The loss of one training sequence, run as the tracker runs it: frame 0 from its perturbed starts with a
+    zero state, each later frame from the previous frame's final poses (detached, as between iterations) and
+    its recurrent state (not detached: the gradient reaches back through the frames)."""
+    from .data.batches import points_tensor, symmetry_tensor
+
+    device = refiner.device
+    points = points_tensor(models, batch.obj_ids, loss_cfg["n_points"]).to(device)
+    syms = symmetry_tensor(models, batch.obj_ids, loss_cfg["n_continuous_symmetries"]).to(device)
+    T, state = batch.T_init, None
+    totals, poses, flows, per_iter, outputs, rot_err = [], [], [], [], [], []
+    for k in range(batch.n_frames):
+        T_gt = torch.as_tensor(batch.T_gt[k], dtype=torch.float32, device=device)
+        out = refiner.run(batch.images[k], batch.K, T, batch.obj_ids, first_iterations if k == 0 else iterations,
+                          state=state, image_index=batch.image_index, train=True)
+        total, pose, flow, frame_iters = compute_loss(out, T_gt, points, syms, loss_cfg)
+        if k == 0 or k == batch.n_frames - 1:
+            errors = median_rotation_errors_deg(out, T_gt, syms)
+            rot_err.append(errors[0] if k == 0 else errors[-1])
+        totals.append(total)
+        poses.append(pose)
+        flows.append(flow)
+        per_iter += frame_iters
+        outputs.append(out)
+        T, state = out.poses[-1].detach(), out.state
+    return SequenceLoss(torch.stack(totals).mean(), torch.stack(poses).mean(), torch.stack(flows).mean(), per_iter,
+                        rot_err, totals, outputs)
 
 
 @torch.no_grad()
@@ -162,6 +203,20 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
 
     renderer = Renderer(models, width=width, height=height)
     refiner = Refiner(model, renderer, models, device, amp=bool(tcfg["amp"]))
+    scfg = config["sequence"]
+    sequences = None
+    if scfg["every"]:
+        from .data.sequence_batches import SequenceSampler
+        if int(scfg["every"]) < 0 or min(scfg["first_iterations"], scfg["iterations"]) < 1:
+            raise ConfigError(f"sequence: every must be >= 0 and both iteration counts >= 1, got {scfg}")
+        try:
+            sequences = SequenceSampler(models, renderer, scfg["images_per_batch"], scfg["objects_per_image"],
+                                        scfg["frames"], scfg["rate_hz"], pcfg["rotation_std_deg"],
+                                        pcfg["translation_std_m"], pcfg["rotation_model"],
+                                        Augmentation.from_config(dcfg["augmentation"]), pcfg["fine_fraction"],
+                                        pcfg["fine_scale"], scfg["speed"])
+        except ValueError as e:
+            raise ConfigError(f"sequence: {e}") from None
     scaler = torch.amp.GradScaler("cuda", enabled=refiner.amp)
     if state is not None and state.get("scaler") and refiner.amp:  # absent in states saved before it was kept
         scaler.load_state_dict(state["scaler"])
@@ -171,15 +226,24 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
         writer = SummaryWriter(str(out_dir / "tensorboard"))
     bar = tqdm(total=total_steps, initial=step, desc="train", disable=rank != 0, dynamic_ncols=True)
     t_last = t_begin = time.perf_counter()
+    next_log = (step // tcfg["log_every_steps"] + 1) * tcfg["log_every_steps"]   # single-image steps' log rows
     while step < total_steps:
-        batch = samplers[step % len(samplers)].sample(tcfg["seed"], rank, step)
-        T_gt = torch.as_tensor(batch.T_gt, dtype=torch.float32, device=device)
-        points = points_tensor(models, batch.obj_ids, lcfg["n_points"]).to(device)
-        syms = symmetry_tensor(models, batch.obj_ids, lcfg["n_continuous_symmetries"]).to(device)
-        out = refiner.run(batch.images, batch.K, batch.T_init, batch.obj_ids, tcfg["iterations"],
-                          image_index=batch.image_index, train=True)
-        loss, pose_loss, flow_loss, per_iter = compute_loss(out, T_gt, points, syms, lcfg)
-        rot_err = median_rotation_errors_deg(out, T_gt, syms)
+        is_sequence = sequences is not None and step % scfg["every"] == scfg["every"] - 1
+        if is_sequence:
+            seq = sequence_loss(refiner, sequences.sample(tcfg["seed"], rank, step), scfg["first_iterations"],
+                                scfg["iterations"], models, lcfg)
+            loss, pose_loss, flow_loss, per_iter, rot_err = seq.total, seq.pose, seq.flow, seq.per_iter, seq.rot_err
+        else:
+            # the single-image steps take the splits in turn, whichever steps are sequence steps
+            n_regular = step - (step + 1) // scfg["every"] if sequences is not None else step
+            batch = samplers[n_regular % len(samplers)].sample(tcfg["seed"], rank, step)
+            T_gt = torch.as_tensor(batch.T_gt, dtype=torch.float32, device=device)
+            points = points_tensor(models, batch.obj_ids, lcfg["n_points"]).to(device)
+            syms = symmetry_tensor(models, batch.obj_ids, lcfg["n_continuous_symmetries"]).to(device)
+            out = refiner.run(batch.images, batch.K, batch.T_init, batch.obj_ids, tcfg["iterations"],
+                              image_index=batch.image_index, train=True)
+            loss, pose_loss, flow_loss, per_iter = compute_loss(out, T_gt, points, syms, lcfg)
+            rot_err = median_rotation_errors_deg(out, T_gt, syms)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         sync_s = 0.0
@@ -204,7 +268,14 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", first=f"{per_iter[0]*1e3:.1f}mm", last=f"{per_iter[-1]*1e3:.1f}mm",
                             rot=f"{rot_err[0]:.1f}->{rot_err[-1]:.1f}deg")
-            if step % tcfg["log_every_steps"] == 0 or step == total_steps:
+            if is_sequence:   # every sequence step: their own curves and CSV (other iteration counts)
+                for name, v in [("loss", loss.item()), ("pose", pose_loss.item()), ("flow", flow_loss.item()),
+                                ("rotation_start_deg", rot_err[0]), ("rotation_end_deg", rot_err[-1])]:
+                    writer.add_scalar(f"sequence/{name}", v, step)
+                _append_log_row(out_dir / "sequence_log.csv", step, loss.item(), pose_loss.item(), flow_loss.item(),
+                                per_iter, rot_err)
+            elif step >= next_log or step == total_steps:
+                next_log = (step // tcfg["log_every_steps"] + 1) * tcfg["log_every_steps"]
                 now = time.perf_counter()
                 writer.add_scalar("loss/total", loss.item(), step)
                 writer.add_scalar("loss/pose", pose_loss.item(), step)

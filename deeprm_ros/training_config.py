@@ -37,6 +37,13 @@ DEFAULTS = {
     # tracker gives; data/batches.py)
     "perturbation": {"rotation_std_deg": ROTATION_STD_DEG, "translation_std_m": list(TRANSLATION_STD_M),
                      "rotation_model": "rms", "fine_fraction": 0.0, "fine_scale": 0.2},
+    # Sequence steps (data/sequence_batches.py): every `every`-th step (0: none) trains the recurrent state as the
+    # tracker uses it: `frames` consecutive frames of rendered moving objects at `rate_hz` (times a speed drawn
+    # from `speed`), frame 0 from a perturbed pose with `first_iterations`, each later frame from the previous
+    # frame's result and state with `iterations`, the loss over every iteration of every frame, gradients
+    # through the carried state. The perturbation section sets frame 0's starts.
+    "sequence": {"every": 0, "frames": 4, "rate_hz": 10.0, "first_iterations": 4, "iterations": 2,
+                 "images_per_batch": 4, "objects_per_image": 2, "speed": [0.5, 2.0]},
     "optim": {
         "lr": 1.0e-4, "epochs": 20, "steps_per_epoch": 0,  # 0: one pass over the dataset's images
         "milestones": [10, 15], "gamma": 0.1, "warmup_epochs": 0, "warmup_factor": 0.1,
