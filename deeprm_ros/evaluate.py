@@ -105,7 +105,7 @@ def evaluate(args, step_model=None) -> dict:
     timings = {s: v / max(1, n_obj) / max(counts) for s, v in stage_ms.items() if s != "total"}
     timings["total_per_object_ms"] = stage_ms["total"] / max(1, n_obj)
     report = {"checkpoint": str(args.checkpoint), "data": str(root), "split": args.split, "targets": len(targets),
-              "with_initial_pose": n_obj, "backend": args.backend, "initial_poses": args.coarse or {
+              "with_initial_pose": n_obj, "backend": getattr(refiner, "backend", args.backend), "initial_poses": args.coarse or {
                   "perturbation_seed": args.seed, "rotation_std_deg": args.rotation_std_deg,
                   "translation_std_m": list(args.translation_std_m)},
               "symmetric_ids": sorted(sym), "results": results, "timings_ms_per_object_iteration": timings,
@@ -141,7 +141,8 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--rotation-std-deg", type=float, default=ROTATION_STD_DEG)
     p.add_argument("--translation-std-m", type=float, nargs=3, default=TRANSLATION_STD_M)
     p.add_argument("--iterations", type=int, nargs="+", default=[2, 4, 6, 8, 10, 12])
-    p.add_argument("--backend", choices=["torch", "onnx", "openvino"], default="torch")
+    p.add_argument("--backend", choices=["torch", "onnx", "openvino", "auto"], default="torch",
+                   help="the network backend (auto: the fastest on this machine; the summary records which ran)")
     p.add_argument("--openvino-precision", choices=["auto", "f32", "bf16"], default="auto",
                    help="the openvino backend's precision (auto: bf16 where the CPU has it natively)")
     p.add_argument("--device", default="auto")

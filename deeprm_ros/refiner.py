@@ -49,7 +49,6 @@ class RefinerOutput:
 
 
 STAGES = ("render", "crop", "network", "update")
-BACKENDS = ("torch", "onnx", "openvino")
 
 
 class StageTimer:
@@ -102,9 +101,13 @@ class Refiner:
         chosen backend: "torch" (on `device`; "auto" = cuda when available), "onnx" (onnxruntime, which
         takes the CUDA provider itself when it can; the refiner's own tensors then stay on the CPU, where
         onnxruntime takes and returns them) or "openvino" (the CPU, in openvino_precision: "auto" = bf16 where
-        the CPU has it natively). threads > 0 caps the network's CPU threads."""
+        the CPU has it natively), or "auto" (backend_choice.py: the fastest of them here). threads > 0 caps the
+        network's CPU threads. The refiner's `backend` says which one runs."""
+        from .backend_choice import choose_backend
         from .checkpoint import load_config, load_model
         from .render import Renderer
+
+        backend = choose_backend(backend, device)
 
         if threads:
             torch.set_num_threads(threads)
@@ -122,9 +125,9 @@ class Refiner:
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             model = load_model(checkpoint, device)
-        else:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        return cls(model, Renderer(models, width=width, height=height), models, device)
+        refiner = cls(model, Renderer(models, width=width, height=height), models, device)
+        refiner.backend = backend
+        return refiner
 
     @property
     def network_device(self) -> str:

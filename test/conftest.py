@@ -77,3 +77,12 @@ def assert_same_step():
         for a, b in zip(got.state, ref.state):
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=atol)
     return check
+
+
+@pytest.fixture(scope="session")
+def expected_cpu_backend() -> str:
+    """What `backend: auto` must pick on this CPU, read from the kernel's CPU flags (not from OpenVINO): openvino
+    where the CPU has native bf16 (AMX or AVX512-BF16), onnx elsewhere."""
+    flags = next((ln.split(":", 1)[1].split() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("flags")), [])
+    return "openvino" if {"amx_bf16", "avx512_bf16"} & set(flags) else "onnx"

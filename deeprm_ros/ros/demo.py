@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of streaming")
     parser.add_argument("--rate", type=float, default=5.0, help="camera frame rate (Hz)")
-    parser.add_argument("--backend", default="openvino", choices=["torch", "onnx", "openvino"],
+    parser.add_argument("--backend", default="openvino", choices=["torch", "onnx", "openvino", "auto"],
                         help="the node's network backend (openvino: the fastest on a CPU; the bundle ships its IR)")
     parser.add_argument("--out", default="outputs/demo", help="folder for the overlay PNG and the table")
     args = parser.parse_args(argv)

@@ -162,7 +162,8 @@ class RefinerNode(Node):
             return
         report = self.health.report(time.monotonic(), len(self.tracks.tracks))
         device = self.refiner.network_device if getattr(self, "refiner", None) else self.params["device"]
-        report.values["backend"] = f"{self.params['backend']} on {device}"
+        backend = self.refiner.backend if getattr(self, "refiner", None) else self.params["backend"]
+        report.values["backend"] = f"{backend} on {device}"
         report.values["image topic"] = self.image_topic
         self.pub_diagnostics.publish(diagnostic_array(report, f"{self.get_name()}: refinement",
                                                       self.get_fully_qualified_name(),
@@ -193,7 +194,7 @@ class RefinerNode(Node):
                         raise
                     except BackendFailure as e:
                         self.health.backend_failed(time.monotonic(), str(e))
-                        self.throttle.error("backend", f"frame not refined, the {self.params['backend']} backend "
+                        self.throttle.error("backend", f"frame not refined, the {self.refiner.backend} backend "
                                                        f"failed: {e}")
                     except Exception as e:  # a bad frame must not stop the node
                         self.throttle.warn("process", f"frame skipped: {type(e).__name__}: {e}")
@@ -256,7 +257,8 @@ class RefinerNode(Node):
                                         f"{type(e).__name__}: {e}") from e
                 self.renderer_size = (rgb.shape[1], rgb.shape[0])
                 precision = getattr(self.refiner.model, "precision", None)  # OpenVINO's f32 or bf16
-                self.get_logger().info(f"{self.params['backend']} backend runs on "
+                chosen = " (backend auto)" if self.params["backend"] == "auto" else ""
+                self.get_logger().info(f"{self.refiner.backend} backend{chosen} runs on "
                                        f"{self.refiner.network_device.upper()}" + (f" in {precision}" if precision else ""))
             p = self.params
             try:

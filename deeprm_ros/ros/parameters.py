@@ -74,9 +74,11 @@ PARAMETERS: list[ParameterSpec] = [
     ParameterSpec("device", "auto", STRING, "Torch device: 'auto' (cuda when available, else cpu), 'cpu' or 'cuda'.",
                   choices=("auto", "cpu", "cuda"), read_only=True),
     ParameterSpec("backend", "torch", STRING,
-                  "Network backend: 'torch', 'onnx' (onnxruntime; CUDA with onnxruntime-gpu) or 'openvino' (CPU only; "
-                  "bf16 on CPUs that have it natively: the fastest CPU choice for the demo model).",
-                  choices=("torch", "onnx", "openvino"), read_only=True),
+                  "Network backend: 'torch', 'onnx' (onnxruntime; CUDA with onnxruntime-gpu), 'openvino' (CPU only; "
+                  "bf16 on CPUs that have it natively: the fastest CPU choice for the demo model there) or 'auto' (the "
+                  "fastest here: torch on a GPU, openvino on a CPU with native bf16, else onnx; the log and "
+                  "/diagnostics say which).",
+                  choices=("torch", "onnx", "openvino", "auto"), read_only=True),
     ParameterSpec("openvino_precision", "auto", STRING,
                   "Precision of the openvino backend: 'auto' (bf16 where the CPU has it natively, else f32), 'f32' or "
                   "'bf16'.", choices=("auto", "f32", "bf16"), read_only=True),

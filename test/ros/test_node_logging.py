@@ -23,6 +23,30 @@ def test_ready_line_at_info_and_a_line_per_frame_at_debug(ros_prefix):
         _stop(proc, feeder)
 
 
+def test_backend_auto_says_which_backend_it_chose(ros_prefix, expected_cpu_backend):
+    """backend:=auto: the log line after the first frame and /diagnostics name the backend that runs (onnx on a
+    CPU without native bf16, openvino with it: the kernel's CPU flags say which)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    expected = expected_cpu_backend
+    proc, feeder = _start(ros_prefix, "iterations:=1", "tracking_iterations:=1", "backend:=auto", "device:=cpu",
+                          LABELS, "diagnostics_period_s:=0.5")
+    try:
+        diagnostics = []
+        feeder.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+        feeder.wait_for_node()
+        stamp = _frame(feeder, _t0())
+        feeder.wait_result(stamp, timeout=120)
+        log = proc.wait_for_log("(backend auto) runs on", 0, timeout=30)
+        assert f"{expected} backend (backend auto) runs on CPU" in log, log
+        n = len(diagnostics)
+        feeder.spin_until(lambda: len(diagnostics) > n, 10, "/diagnostics after the first frame")
+        values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+        assert values["backend"] == f"{expected} on cpu"
+    finally:
+        _stop(proc, feeder)
+
+
 def test_no_frame_lines_at_the_default_level(ros_prefix):
     proc, feeder = _start(ros_prefix, "iterations:=1", "tracking_iterations:=1", "backend:=onnx", LABELS)
     try:
