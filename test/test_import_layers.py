@@ -14,7 +14,7 @@ LAYERS = [
     {"geometry", "meshes"},
     {"metrics", "model", "losses", "render"},
     {"data", "checkpoint"},
-    {"export", "distributed", "openvino_step"},
+    {"export", "distributed", "openvino_step", "backend_choice"},
     {"refiner"},
     {"tracking"},
     {"training_config"},
