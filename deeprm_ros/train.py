@@ -153,6 +153,10 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     models = load_object_library(resolve_models_dir(root, dcfg["models_dir"]), unit=dcfg["mesh_unit"],
                                  n_points=max(lcfg["n_points"], 256))
     splits = dcfg["split"] if isinstance(dcfg["split"], list) else [dcfg["split"]]
+    try:  # one for every split's sampler and the sequences'
+        augmentation = Augmentation.from_config(dcfg["augmentation"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     samplers = []
     for split in splits:
         ds = BopDataset(root, split)
@@ -160,7 +164,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
             samplers.append(BatchSampler(ds, dcfg["images_per_batch"], dcfg["objects_per_image"],
                                          dcfg["min_visib_fract"], pcfg["rotation_std_deg"], pcfg["translation_std_m"],
                                          set(models), dcfg["cache_images"], pcfg["rotation_model"],
-                                         Augmentation.from_config(dcfg["augmentation"]), pcfg["fine_fraction"],
+                                         augmentation, pcfg["fine_fraction"],
                                          pcfg["fine_scale"], dcfg["object_weights"]))
         except ValueError as e:  # the sampler's refusals are the config's (object_weights, min_visib_fract)
             raise ConfigError(str(e)) from None
@@ -213,7 +217,7 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
             sequences = SequenceSampler(models, renderer, scfg["images_per_batch"], scfg["objects_per_image"],
                                         scfg["frames"], scfg["rate_hz"], pcfg["rotation_std_deg"],
                                         pcfg["translation_std_m"], pcfg["rotation_model"],
-                                        Augmentation.from_config(dcfg["augmentation"]), pcfg["fine_fraction"],
+                                        augmentation, pcfg["fine_fraction"],
                                         pcfg["fine_scale"], scfg["speed"])
         except ValueError as e:
             raise ConfigError(f"sequence: {e}") from None

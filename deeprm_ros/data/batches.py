@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .perturbation import perturb_poses, shrink_perturbations
+from .perturbation import training_starts
 
 
 @dataclass
@@ -127,13 +127,9 @@ class BatchSampler:
                 Ks.append(recs[p].K)
                 ids.append(recs[p].obj_id)
             poses.append(T_gt)
-            init = perturb_poses(T_gt, rng, rot_std_deg=self.rotation_std_deg, trans_std_m=self.translation_std_m,
-                                 rotation_model=self.rotation_model).reshape(-1, 4, 4)
-            if self.fine_fraction > 0:
-                fine = np.random.default_rng([seed, step, slot, 2]).random(len(init)) < self.fine_fraction
-                if fine.any():
-                    init[fine] = shrink_perturbations(T_gt[fine], init[fine], self.fine_scale)
-            inits.append(init)
+            inits.append(training_starts(T_gt, rng, self.rotation_std_deg, self.translation_std_m,
+                                         self.rotation_model, self.fine_fraction, self.fine_scale,
+                                         fine_rng=np.random.default_rng([seed, step, slot, 2])))
         return Batch(np.stack(images), np.asarray(index), np.stack(Ks).astype(np.float64),
                      np.asarray(ids), np.concatenate(poses), np.concatenate(inits))
 

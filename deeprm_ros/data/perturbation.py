@@ -80,3 +80,18 @@ def shrink_perturbations(T_gt, T_init, scale: float) -> np.ndarray:
     out[:, :3, :3] = Rotation.from_rotvec(Rotation.from_matrix(dR).as_rotvec() * scale).as_matrix() @ T_gt[:, :3, :3]
     out[:, :3, 3] = T_gt[:, :3, 3] + scale * (T_init[:, :3, 3] - T_gt[:, :3, 3])
     return out
+
+
+def training_starts(T_gt, rng: np.random.Generator, rot_std_deg, trans_std_m, rotation_model: str = "rms",
+                    fine_fraction: float = 0.0, fine_scale: float = 0.2, fine_rng: np.random.Generator | None = None):
+    """(B, 4, 4) training starts for the truths T_gt: perturb_poses, and with fine_fraction > 0 that share of them
+    (which ones drawn from fine_rng, default rng) made fine_scale times nearer by shrink_perturbations. One place
+    for the single-image batches and the training sequences."""
+    init = perturb_poses(T_gt, rng, rot_std_deg=rot_std_deg, trans_std_m=trans_std_m,
+                         rotation_model=rotation_model).reshape(-1, 4, 4)
+    if fine_fraction > 0:
+        fine = (rng if fine_rng is None else fine_rng).random(len(init)) < fine_fraction
+        if fine.any():
+            init[fine] = shrink_perturbations(np.asarray(T_gt, np.float64).reshape(-1, 4, 4)[fine], init[fine],
+                                              fine_scale)
+    return init

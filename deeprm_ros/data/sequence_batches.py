@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .perturbation import perturb_poses, shrink_perturbations
+from .perturbation import training_starts
 from .sequence import LIGHT_DIR, SceneMotion
 from .synthetic import procedural_background
 
@@ -106,12 +106,8 @@ class SequenceSampler:
                 if aug is not None and aug.enabled:   # the same draw for every frame: one camera, one scene
                     img = aug(img, np.random.default_rng([seed, step, slot, 1]), None)
                 frames[k].append(img)
-            init = perturb_poses(T_gt[0, pick], rng, rot_std_deg=self.rotation_std_deg,
-                                 trans_std_m=self.translation_std_m, rotation_model=self.rotation_model).reshape(-1, 4, 4)
-            if self.fine_fraction > 0:
-                fine = rng.random(len(init)) < self.fine_fraction
-                if fine.any():
-                    init[fine] = shrink_perturbations(T_gt[0, pick][fine], init[fine], self.fine_scale)
+            init = training_starts(T_gt[0, pick], rng, self.rotation_std_deg, self.translation_std_m,
+                                   self.rotation_model, self.fine_fraction, self.fine_scale)
             index += [n] * len(pick)
             Ks += [K] * len(pick)
             ids += list(scene_ids[pick])
