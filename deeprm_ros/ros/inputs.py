@@ -18,6 +18,7 @@ class FrameInputs:
         self.detections = deque(maxlen=detection_history)
         self.dropped = 0
         self.reset_requested = False
+        self.cleared_by_reset = []   # the detection arrays queued when a reset was asked for
         self.running = True
 
     def put_image(self, msg) -> bool:
@@ -40,14 +41,19 @@ class FrameInputs:
 
     def next_frame(self, on_reset, timeout_s: float = 0.2):
         """The worker's wait: the image to refine next, or None after timeout_s, a reset or stop(). A requested
-        reset runs first: on_reset() is called under the lock and the queued detections are cleared with it (they
-        would bring the cleared tracks back), and only then is the request marked done."""
+        reset runs first: on_reset() is called under the lock and the detections that were queued when it was asked
+        for are cleared with it (they would bring the cleared tracks back; ones that came after the request, while
+        the worker was busy, belong to the frames after the reset and stay), and only then is the request marked
+        done."""
         with self.lock:
             if self.running and self.pending is None and not self.reset_requested:
                 self.lock.wait(timeout_s)
             if self.reset_requested:
                 on_reset()
-                self.detections.clear()
+                for d in self.cleared_by_reset:
+                    if any(d is q for q in self.detections):
+                        self.detections.remove(d)
+                self.cleared_by_reset = []
                 self.reset_requested = False
                 self.lock.notify_all()
             msg, self.pending = self.pending, None
@@ -58,6 +64,7 @@ class FrameInputs:
         deadline = time.monotonic() + timeout_s
         with self.lock:
             self.reset_requested = True
+            self.cleared_by_reset.extend(self.detections)
             self.lock.notify_all()
             while self.reset_requested and self.running and time.monotonic() < deadline:
                 self.lock.wait(max(0.0, deadline - time.monotonic()))

@@ -181,8 +181,11 @@ class Feeder:
         msg.header = h
         if encoding != "rgb8":  # a wrong label on rgb8 data
             msg.encoding = encoding
-        # Give the detections and camera_info a head start (separate topics, no ordering between them).
-        self.rclpy.spin_once(self.node, timeout_sec=0.05)
+        # Give the detections and camera_info a head start (separate topics, no ordering between them). The
+        # node takes the detections stamped at or before an image when that image arrives, so detections that
+        # reach it after their image go to the next frame; on a loaded 2-core machine delivery can lag by
+        # more than 50 ms, so a frame carrying detections waits longer.
+        self.spin_for(0.3 if det_msg is not None else 0.05)
         self.image_publisher(msg).publish(msg)
         self.last = (msg, ci if info else None, det_msg)
         return (h.stamp.sec, h.stamp.nanosec)

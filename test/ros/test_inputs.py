@@ -86,3 +86,18 @@ def test_a_reset_nobody_serves_reports_failure():
     inputs = FrameInputs()
     assert inputs.request_reset(timeout_s=0.05) is False
     assert inputs.reset_requested  # still pending: the worker will reset when it comes back
+
+
+def test_a_late_reset_keeps_the_detections_that_came_after_it_was_asked_for():
+    """The worker was busy when the reset was asked for (the request timed out): detections queued before the
+    request go with the reset, ones that arrived after it are for the next frame and stay."""
+    inputs = FrameInputs()
+    before, after = _detections(1.0), _detections(2.0)
+    inputs.put_detections(before)
+    assert inputs.request_reset(timeout_s=0.01) is False     # no worker yet
+    inputs.put_detections(after)
+    inputs.put_image(_image(2.0))
+    cleared = []
+    assert inputs.next_frame(on_reset=lambda: cleared.append(True)) is not None
+    assert cleared == [True] and not inputs.reset_requested
+    assert inputs.take_detections(10.0) == [after]
