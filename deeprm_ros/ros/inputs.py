@@ -50,9 +50,10 @@ class FrameInputs:
                 self.lock.wait(timeout_s)
             if self.reset_requested:
                 on_reset()
-                for d in self.cleared_by_reset:
-                    if any(d is q for q in self.detections):
-                        self.detections.remove(d)
+                stale = {id(d) for d in self.cleared_by_reset}   # by identity: messages compare by value
+                kept = [d for d in self.detections if id(d) not in stale]
+                self.detections.clear()
+                self.detections.extend(kept)
                 self.cleared_by_reset = []
                 self.reset_requested = False
                 self.lock.notify_all()
