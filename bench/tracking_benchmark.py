@@ -60,11 +60,15 @@ class Strategy:
     reinit_rotation_deg: float = NODE["reinit_rotation_deg"]
     verify_rotation_deg: float = NODE["verify_rotation_deg"]
     verify_every_frame: bool = False   # compare with the latest (stale) detection refined afresh at every frame
+    tracking_update_gain: float = NODE.get("tracking_update_gain", 1.0)
+    velocity_smoothing: float | None = NODE.get("velocity_smoothing")
+    verify_iterations: int | None = NODE.get("verify_iterations")
 
 
 STRATEGIES = {s.name: s for s in [
     Strategy("detection", refine_from="detection"),
     Strategy("tracking"),
+    Strategy("tracking_3iter", tracking_iterations=3),
     Strategy("tracking_4iter", tracking_iterations=4),
     Strategy("no_state", carry_state=False),
     Strategy("reinit_converge", max_unconverged_frames=10, max_low_confidence_frames=0),
@@ -72,8 +76,17 @@ STRATEGIES = {s.name: s for s in [
     Strategy("no_verify", verify_rotation_deg=0.0),
     Strategy("verify_5", verify_rotation_deg=5.0),
     Strategy("verify_10", verify_rotation_deg=10.0),
+    Strategy("verify_15", verify_rotation_deg=15.0),
+    Strategy("verify_15_8iter", verify_rotation_deg=15.0, verify_iterations=8),
     Strategy("verify_20", verify_rotation_deg=20.0),
     Strategy("verify_5_every_frame", verify_rotation_deg=5.0, verify_every_frame=True),
+    Strategy("gain_0.5", tracking_update_gain=0.5),
+    Strategy("gain_0.7", tracking_update_gain=0.7),
+    Strategy("gain_1", tracking_update_gain=1.0),
+    Strategy("gain_1.3", tracking_update_gain=1.3),
+    Strategy("motion_0", velocity_smoothing=0.0),
+    Strategy("motion_0.5", velocity_smoothing=0.5),
+    Strategy("motion_0.8", velocity_smoothing=0.8),
 ]}
 
 
@@ -108,7 +121,8 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
                 t.detection_unchecked = not t.fresh
         result = refine_tracks(refiner, manager, tracks, f.rgb, seq.K, args.iterations,
                                strategy.tracking_iterations or args.tracking_iterations,
-                               2.0, 1.0, strategy.refine_from, strategy.carry_state)
+                               2.0, 1.0, strategy.refine_from, strategy.carry_state, strategy.tracking_update_gain,
+                               f.time_s, strategy.velocity_smoothing, strategy.verify_iterations)
         restarted = {t.track_id: why for t, why in result.restarted}
         verified = {t.track_id: why for t, why in result.verified}
         for i, t in enumerate(tracks):

@@ -16,8 +16,8 @@ def cpu_has_native_bf16() -> bool:
     """Whether OpenVINO's CPU plugin lists BF16 among its capabilities (False when openvino is not installed)."""
     if importlib.util.find_spec("openvino") is None:
         return False
-    from .openvino_step import openvino_module
-    return "BF16" in openvino_module().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    from .openvino_step import lists_native_bf16, openvino_module
+    return lists_native_bf16(openvino_module().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def choose_backend(backend: str, device: str = "auto") -> str:

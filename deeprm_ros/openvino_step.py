@@ -47,14 +47,19 @@ def openvino_module():
     return openvino
 
 
+def lists_native_bf16(capabilities) -> bool:
+    """Whether OpenVINO's CPU capability list (OPTIMIZATION_CAPABILITIES) names native bf16 (AMX, AVX512-BF16)."""
+    return "BF16" in capabilities
+
+
 def resolve_precision(precision: str, capabilities) -> str:
     """'auto' -> 'bf16' where the CPU plugin lists native BF16 among its capabilities, else 'f32'. (Left to
     itself, the plugin picks bf16 on such CPUs even for an f32 model: the choice is made explicit here.)"""
     if precision not in PRECISIONS:
         raise ValueError(f"OpenVINO precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
-        return "bf16" if "BF16" in capabilities else "f32"
-    if precision == "bf16" and "BF16" not in capabilities:
+        return "bf16" if lists_native_bf16(capabilities) else "f32"
+    if precision == "bf16" and not lists_native_bf16(capabilities):
         raise ValueError(f"OpenVINO precision 'bf16': this CPU has no native bf16 (capabilities {list(capabilities)})")
     return precision
 

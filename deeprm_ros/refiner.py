@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .geometry import apply_pose_update, crop_and_resize, crop_intrinsics, deepim_boxes, rotation_angle_deg
+from .geometry import (apply_pose_update, crop_and_resize, crop_intrinsics, deepim_boxes, rotation_angle_deg,
+                       scale_pose_update)
 
 
 @dataclass
@@ -191,7 +192,7 @@ class Refiner:
         return step
 
     def run(self, images, K, poses, obj_ids, n_iterations: int, state=None, image_index=None,
-            train: bool = False) -> RefinerOutput:
+            train: bool = False, update_gain=1.0) -> RefinerOutput:
         """Refine B objects for n_iterations.
 
         images: (N, H, W, 3) uint8 (or already a (N, 3, H, W) float tensor); image_index (B,) says which
@@ -199,6 +200,8 @@ class Refiner:
         metres; obj_ids: (B,). state: None (zeros), the batched state of a previous call, or a list of
         per-object states (`RefinerOutput.object_states`; None for a new object), for either backend.
         With train=True the graph is kept and each record carries flows and rendered depth crops.
+        update_gain (a number or (B,)): the share of each predicted update applied (geometry.scale_pose_update;
+        the tracker's tracking_update_gain for carried tracks).
         """
         dev = self.device
         obs = images if (torch.is_tensor(images) and images.dim() == 4 and images.shape[1] == 3) \
@@ -224,7 +227,8 @@ class Refiner:
                 with timer("network"):
                     step = self._step(pair, state, train)
                 with timer("update"):
-                    T = apply_pose_update(T_in, step.translation, step.quaternion, record.K_crop)
+                    T = apply_pose_update(T_in, *scale_pose_update(step.translation, step.quaternion, update_gain),
+                                          record.K_crop)
                 state, record.flows = step.state, step.flows
                 out_poses.append(T)
                 records.append(record)

@@ -36,3 +36,23 @@ def pose_update_target(T_input, T_target, K_crop):
     vxy = f * (t_gt[:, :2] / t_gt[:, 2:3] - t_in[:, :2] / t_in[:, 2:3])
     dR = T_target[:, :3, :3] @ T_input[:, :3, :3].transpose(-1, -2)
     return torch.cat([vxy, vz[:, None]], dim=-1), matrix_to_quat(dR)
+
+
+def scale_pose_update(vxvyvz, quat, gain):
+    """The fraction `gain` (a number, or one per object) of an update: (vx, vy) * gain, the depth ratio
+    vz ** gain, and the rotation's angle * gain about the same axis; gain 1 is the update itself, 0 none. It
+    lets a tracker, which runs the network many times a second on each object, damp each step like a filter's
+    gain, so that errors in directions the image barely constrains (a turn about a near-symmetry axis) add up
+    more slowly (the tracking benchmark's gain strategies; on its videos whole updates tracked best)."""
+    if not torch.is_tensor(gain) and isinstance(gain, (int, float)) and gain == 1.0:
+        return vxvyvz, quat
+    gain = torch.as_tensor(gain, dtype=quat.dtype, device=quat.device).reshape(-1, 1).expand(len(quat), 1)
+    q = torch.where(quat[:, :1] < 0, -quat, quat)           # the same rotation, angle in [0, pi]
+    vec_norm = q[:, 1:].norm(dim=-1, keepdim=True)
+    half_angle = torch.atan2(vec_norm, q[:, :1])
+    scaled = half_angle * gain
+    # sin(gain * a) / sin(a) * (axis * sin(a)) is the scaled vector part; its limit at a -> 0 is gain.
+    ratio = torch.where(vec_norm > 1e-9, torch.sin(scaled) / vec_norm.clamp_min(1e-9), gain)
+    q_scaled = torch.cat([torch.cos(scaled), q[:, 1:] * ratio], dim=-1)
+    t_scaled = torch.cat([vxvyvz[:, :2] * gain, vxvyvz[:, 2:3].clamp_min(1e-6) ** gain], dim=-1)
+    return t_scaled, q_scaled

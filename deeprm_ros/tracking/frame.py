@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .confidence import contour_agreement
+from .motion import MAX_PREDICTION_S, pose_velocity, predict_pose, smoothed_velocity
 from .tracks import Track, TrackManager
 
 
@@ -24,14 +25,20 @@ class FrameRefinement:
 
 def refine_tracks(refiner, manager: TrackManager, tracks: list[Track], rgb: np.ndarray, K: np.ndarray,
                   iterations: int, tracking_iterations: int, convergence_mm: float, convergence_deg: float,
-                  refine_from: str = "track", carry_state: bool = True) -> FrameRefinement:
+                  refine_from: str = "track", carry_state: bool = True,
+                  tracking_update_gain: float = 1.0, stamp: float | None = None,
+                  velocity_smoothing: float | None = None, verify_iterations: int | None = None) -> FrameRefinement:
     """Refine `tracks` in the (H, W, 3) uint8 image with intrinsics K.
 
     refine_from "track": each track starts from its own pose and recurrent state; a frame with a fresh track (new
     or just re-initialized) gets `iterations`, one where every track carries on gets `tracking_iterations` (one
     batch, one count). "detection": every track starts afresh from its latest detection with a zero state and
     `iterations` (no tracking; the tracking benchmark's strategy (a)). carry_state=False drops each track's
-    recurrent state after the frame (a stateless tracker, for the benchmark)."""
+    recurrent state after the frame (a stateless tracker, for the benchmark). tracking_update_gain: the share of
+    each predicted update applied to a carried track (geometry.scale_pose_update); a fresh one takes it whole.
+    velocity_smoothing (0..1, None: off) with the image's `stamp` (s): a carried track starts from its pose moved
+    on by its velocity (motion.py), measured between its refined poses and smoothed by that share.
+    verify_iterations (None: iterations): for the check of a carried track against its refined detection."""
     if not tracks:
         return FrameRefinement()
     if refine_from == "detection":
@@ -40,13 +47,20 @@ def refine_tracks(refiner, manager: TrackManager, tracks: list[Track], rgb: np.n
     elif refine_from != "track":
         raise ValueError(f"refine_from must be 'track' or 'detection', got {refine_from!r}")
     n_iter = iterations if any(t.fresh for t in tracks) else tracking_iterations
-    out, poses, confidences, states = _refine_batch(refiner, rgb, K, tracks, [t.pose for t in tracks],
-                                                    [t.state for t in tracks], n_iter, carry_state)
+    gains = np.array([1.0 if t.fresh else tracking_update_gain for t in tracks])
+    predict = velocity_smoothing is not None and stamp is not None
+    before = [(t.pose, t.pose_stamp, t.fresh) for t in tracks]
+    starts = [_predicted_start(t, stamp) if predict else t.pose for t in tracks]
+    out, poses, confidences, states = _refine_batch(refiner, rgb, K, tracks, starts,
+                                                    [t.state for t in tracks], n_iter, carry_state, gains)
     kept, restarted = manager.record_frame(tracks, poses, states, out.translation_update_mm, out.rotation_update_deg,
                                            n_iter, convergence_mm, convergence_deg, K, rgb.shape[1], rgb.shape[0],
                                            confidences)
+    if predict:
+        _measure_velocities(kept, before, tracks, stamp, velocity_smoothing)
     frame = FrameRefinement(kept, restarted, timings_ms=out.timings_ms, iterations=n_iter, confidences=confidences)
-    verify_against_detections(refiner, manager, manager.tracks_to_verify(kept), rgb, K, iterations, carry_state, frame)
+    verify_against_detections(refiner, manager, manager.tracks_to_verify(kept), rgb, K, verify_iterations or iterations,
+                              carry_state, frame)
     return frame
 
 
@@ -68,12 +82,34 @@ def verify_against_detections(refiner, manager: TrackManager, tracks: list[Track
         frame.timings_ms[k] = frame.timings_ms.get(k, 0.0) + v
 
 
-def _refine_batch(refiner, rgb, K, tracks: list[Track], starts, states, n_iter: int, carry_state: bool):
+def _predicted_start(track: Track, stamp: float) -> np.ndarray:
+    """Where a carried track's object should be at `stamp`: its pose moved on by its velocity."""
+    if track.fresh or track.velocity is None or track.pose_stamp is None:
+        return track.pose
+    dt = stamp - track.pose_stamp
+    return predict_pose(track.pose, track.velocity, dt) if 0 < dt <= MAX_PREDICTION_S else track.pose
+
+
+def _measure_velocities(kept: list[Track], before, tracks: list[Track], stamp: float, smoothing: float) -> None:
+    """Update the velocity of each carried track kept this frame from its previous and new refined poses; every
+    kept track's pose now dates from `stamp`."""
+    kept_ids = {id(t) for t in kept}
+    for t, (pose, pose_stamp, fresh) in zip(tracks, before):
+        if id(t) not in kept_ids:
+            continue
+        if not fresh and pose_stamp is not None and 0 < stamp - pose_stamp <= MAX_PREDICTION_S:
+            t.velocity = smoothed_velocity(t.velocity, pose_velocity(pose, t.pose, stamp - pose_stamp), smoothing)
+        t.pose_stamp = stamp
+
+
+def _refine_batch(refiner, rgb, K, tracks: list[Track], starts, states, n_iter: int, carry_state: bool,
+                  update_gains=1.0):
     """One batch of `tracks`' objects in the image from `starts` and recurrent `states`: the refiner's output, the
     final poses (float64), their confidences, and the states to keep (None each without carry_state)."""
     obj_ids = np.array([t.obj_id for t in tracks])
     out = refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack(starts), obj_ids, n_iter, state=states,
-                      image_index=np.zeros(len(tracks), dtype=np.int64))
+                      image_index=np.zeros(len(tracks), dtype=np.int64),
+                      update_gain=update_gains if np.any(np.asarray(update_gains) != 1.0) else 1.0)
     poses = out.poses[-1].detach().cpu().numpy().astype(np.float64)
     kept = out.object_states if carry_state else [None] * len(tracks)
     return out, poses, outline_agreement(refiner, rgb, K, poses, obj_ids), kept

@@ -51,6 +51,8 @@ class Track:
     converged: bool = False
     fresh: bool = True              # not refined yet, or just re-initialized: gets the full iteration count
     detection_unchecked: bool = False   # a new detection joined this carried track; verify() has not compared them
+    velocity: np.ndarray | None = None  # (6,) motion.pose_velocity of the refined pose; None: not measured yet
+    pose_stamp: float | None = None     # time of the image the pose was refined in (s)
 
 
 @dataclass
@@ -192,6 +194,7 @@ class TrackManager:
         track.detection_unchecked = False
         track.pose = track.detection_pose.copy()
         track.state = None
+        track.velocity = None
         track.unconverged_frames = 0
         track.low_confidence_frames = 0
         track.reinitializations += 1

@@ -2,6 +2,7 @@
 pose on its object from one far off, and refine_from="detection" restarts a track at its detection."""
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from deeprm_ros.data.sequence import SyntheticSequence
 from deeprm_ros.metrics import pose_errors
@@ -92,3 +93,25 @@ def test_a_drifted_track_takes_over_its_refined_detection_at_a_detection_frame(s
         _, rot, _ = pose_errors(t.pose[None], frame.poses[1][None], demo_models, np.array([oid]))
         rotation_error[takes_over] = float(rot[0])
     assert rotation_error[True] < rotation_error[False] - 5.0, rotation_error
+
+
+def test_a_carried_track_starts_from_its_predicted_pose_and_applies_its_share_of_each_update(scene):
+    """With tracking_update_gain 0 a carried track ignores the network's updates, so it ends exactly where its
+    velocity moved it (velocity_smoothing on); a fresh track in the same batch still moves, by the whole update.
+    The velocity is then measured from the track's previous pose to its new one."""
+    seq, frame, refiner = scene
+    m = _manager()
+    carried, fresh = m.associate([Detection(str(o), o, T) for o, T in zip(seq.obj_ids[:2], frame.detections[:2])], 0.0)
+    carried.fresh, carried.pose_stamp = False, 1.0
+    carried.velocity = np.array([0.0, 0.2, 0.0, 0.05, 0.0, 0.0])   # 0.2 rad/s about y, 5 cm/s in x
+    start = carried.pose.copy()
+    refine_tracks(refiner, m, [carried, fresh], frame.rgb, seq.K, 2, 2, 2.0, 1.0, tracking_update_gain=0.0,
+                  stamp=1.1, velocity_smoothing=0.5)
+    expected = start.copy()
+    expected[:3, :3] = Rotation.from_rotvec([0.0, 0.02, 0.0]).as_matrix() @ start[:3, :3]
+    expected[:3, 3] += [0.005, 0.0, 0.0]
+    np.testing.assert_allclose(carried.pose, expected, atol=1e-5)
+    np.testing.assert_allclose(carried.velocity, [0.0, 0.2, 0.0, 0.05, 0.0, 0.0], atol=1e-3)  # it moved just so
+    assert carried.pose_stamp == fresh.pose_stamp == 1.1
+    assert fresh.velocity is None
+    assert np.abs(fresh.pose[:3, 3] - frame.detections[1][:3, 3]).max() > 1e-4   # the fresh track was refined
