@@ -8,6 +8,9 @@ turning, ground truth at every frame) refined frame by frame by the node's own p
   no_state         (c) tracks carry the pose only; the recurrent state starts from zero every frame
   reinit_converge  (d) as (b), but re-initialized after 10 frames above 2 mm / 1 deg (the earlier default)
   reinit_detection (d) as (b), re-initialized only when a detection disagrees (no confidence rule)
+  verify_N, no_verify  (b) with the check against each refined detection at N degrees, or without it
+  gain_G           (b) with a share G of each predicted update applied to a carried track
+  motion_S         (b) with each carried track started from a constant-velocity prediction, smoothed by S
 
 Reported over all frames and objects: AUC of ADD(-S) (0-10 cm), median rotation / translation error, the
 share under 10% of the diameter, re-initializations per minute (spurious: of a track whose pose entering the
@@ -60,9 +63,9 @@ class Strategy:
     reinit_rotation_deg: float = NODE["reinit_rotation_deg"]
     verify_rotation_deg: float = NODE["verify_rotation_deg"]
     verify_every_frame: bool = False   # compare with the latest (stale) detection refined afresh at every frame
-    tracking_update_gain: float = NODE.get("tracking_update_gain", 1.0)
-    velocity_smoothing: float | None = NODE.get("velocity_smoothing")
-    verify_iterations: int | None = NODE.get("verify_iterations")
+    tracking_update_gain: float = 1.0          # not node parameters: measured here, none of them helped
+    velocity_smoothing: float | None = None
+    verify_iterations: int | None = None
 
 
 STRATEGIES = {s.name: s for s in [
@@ -82,9 +85,7 @@ STRATEGIES = {s.name: s for s in [
     Strategy("verify_5_every_frame", verify_rotation_deg=5.0, verify_every_frame=True),
     Strategy("gain_0.5", tracking_update_gain=0.5),
     Strategy("gain_0.7", tracking_update_gain=0.7),
-    Strategy("gain_1", tracking_update_gain=1.0),
     Strategy("gain_1.3", tracking_update_gain=1.3),
-    Strategy("motion_0", velocity_smoothing=0.0),
     Strategy("motion_0.5", velocity_smoothing=0.5),
     Strategy("motion_0.8", velocity_smoothing=0.8),
 ]}
