@@ -122,8 +122,10 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
                 t.detection_unchecked = not t.fresh
         result = refine_tracks(refiner, manager, tracks, f.rgb, seq.K, args.iterations,
                                strategy.tracking_iterations or args.tracking_iterations,
-                               2.0, 1.0, strategy.refine_from, strategy.carry_state, strategy.tracking_update_gain,
-                               f.time_s, strategy.velocity_smoothing, strategy.verify_iterations)
+                               2.0, 1.0, refine_from=strategy.refine_from, carry_state=strategy.carry_state,
+                               tracking_update_gain=strategy.tracking_update_gain, stamp=f.time_s,
+                               velocity_smoothing=strategy.velocity_smoothing,
+                               verify_iterations=strategy.verify_iterations)
         restarted = {t.track_id: why for t, why in result.restarted}
         verified = {t.track_id: why for t, why in result.verified}
         for i, t in enumerate(tracks):

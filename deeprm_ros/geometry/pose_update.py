@@ -5,6 +5,7 @@ dR: rotation applied in the camera frame about the object centre, R_new = dR @ R
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .rotations import matrix_to_quat, quat_to_matrix
@@ -44,7 +45,7 @@ def scale_pose_update(vxvyvz, quat, gain):
     lets a tracker, which runs the network many times a second on each object, damp each step like a filter's
     gain, so that errors in directions the image barely constrains (a turn about a near-symmetry axis) add up
     more slowly (the tracking benchmark's gain strategies; on its videos whole updates tracked best)."""
-    if not torch.is_tensor(gain) and isinstance(gain, (int, float)) and gain == 1.0:
+    if not torch.is_tensor(gain) and np.all(np.asarray(gain) == 1.0):   # nothing to scale (a number or one each)
         return vxvyvz, quat
     gain = torch.as_tensor(gain, dtype=quat.dtype, device=quat.device).reshape(-1, 1).expand(len(quat), 1)
     q = torch.where(quat[:, :1] < 0, -quat, quat)           # the same rotation, angle in [0, pi]

@@ -108,8 +108,7 @@ def _refine_batch(refiner, rgb, K, tracks: list[Track], starts, states, n_iter: 
     final poses (float64), their confidences, and the states to keep (None each without carry_state)."""
     obj_ids = np.array([t.obj_id for t in tracks])
     out = refiner.run(rgb[None], np.repeat(K[None], len(tracks), 0), np.stack(starts), obj_ids, n_iter, state=states,
-                      image_index=np.zeros(len(tracks), dtype=np.int64),
-                      update_gain=update_gains if np.any(np.asarray(update_gains) != 1.0) else 1.0)
+                      image_index=np.zeros(len(tracks), dtype=np.int64), update_gain=update_gains)
     poses = out.poses[-1].detach().cpu().numpy().astype(np.float64)
     kept = out.object_states if carry_state else [None] * len(tracks)
     return out, poses, outline_agreement(refiner, rgb, K, poses, obj_ids), kept

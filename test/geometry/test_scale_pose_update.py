@@ -43,5 +43,6 @@ def test_one_gain_per_object_and_gain_one_leaves_the_update_alone():
         t, q_scaled = scale_pose_update(UPDATES, q, gains)
         np.testing.assert_allclose(_rotvec(q_scaled), ROTVECS * np.array([[0.5], [1.0], [0.0]]), atol=1e-12)
         np.testing.assert_allclose(t.numpy(), [[1.5, -1.0, 1.1 ** 0.5], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
-    same_t, same_q = scale_pose_update(UPDATES, q, 1.0)
-    assert same_t is UPDATES and same_q is q
+    for ones in (1.0, np.ones(3)):
+        same_t, same_q = scale_pose_update(UPDATES, q, ones)
+        assert same_t is UPDATES and same_q is q
