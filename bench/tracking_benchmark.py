@@ -9,6 +9,8 @@ turning, ground truth at every frame) refined frame by frame by the node's own p
   reinit_converge  (d) as (b), but re-initialized after 10 frames above 2 mm / 1 deg (the earlier default)
   reinit_detection (d) as (b), re-initialized only when a detection disagrees (no confidence rule)
   verify_N, no_verify  (b) with the check against each refined detection at N degrees, or without it
+  verify_conf_M    (b) whose check also takes over a refined detection whose confidence beats the track's by M
+  blend_W          (b) whose check moves a track that agrees with its refined detection a share W towards it
   gain_G           (b) with a share G of each predicted update applied to a carried track
   motion_S         (b) with each carried track started from a constant-velocity prediction, smoothed by S
 
@@ -66,6 +68,8 @@ class Strategy:
     tracking_update_gain: float = 1.0          # not node parameters: measured here, none of them helped
     velocity_smoothing: float | None = None
     verify_iterations: int | None = None
+    verify_confidence_margin: float | None = None
+    verify_blend: float = 0.0
 
 
 STRATEGIES = {s.name: s for s in [
@@ -88,6 +92,11 @@ STRATEGIES = {s.name: s for s in [
     Strategy("gain_1.3", tracking_update_gain=1.3),
     Strategy("motion_0.5", velocity_smoothing=0.5),
     Strategy("motion_0.8", velocity_smoothing=0.8),
+    Strategy("verify_conf_0", verify_confidence_margin=0.0),
+    Strategy("verify_conf_0.05", verify_confidence_margin=0.05),
+    Strategy("verify_conf_0.1", verify_confidence_margin=0.1),
+    Strategy("blend_0.3", verify_blend=0.3),
+    Strategy("blend_0.5", verify_blend=0.5),
 ]}
 
 
@@ -103,6 +112,8 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
                            max_low_confidence_frames=strategy.max_low_confidence_frames,
                            min_confidence=args.min_confidence, reinit_rotation_deg=strategy.reinit_rotation_deg,
                            verify_rotation_deg=strategy.verify_rotation_deg,
+                           verify_confidence_margin=strategy.verify_confidence_margin,
+                           verify_blend=strategy.verify_blend,
                            symmetries={o: m.symmetry_transforms() for o, m in models.items()})
     rows = []
     for f in frames:

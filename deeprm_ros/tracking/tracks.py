@@ -65,6 +65,8 @@ class TrackManager:
     max_low_confidence_frames: int = 5   # 0: never re-initialize for low confidence
     reinit_rotation_deg: float = 0.0   # 0: never re-initialize for rotation
     verify_rotation_deg: float = 0.0   # 0: never compare a track with its refined detection
+    verify_confidence_margin: float | None = None   # None: off; else also take over a better-fitting refined detection
+    verify_blend: float = 0.0          # share of an agreeing refined detection's pose mixed into the track (0: none)
     symmetries: dict = field(default_factory=dict)  # obj_id -> (S, 4, 4) ObjectModel.symmetry_transforms; absent: none
     tracks: dict = field(default_factory=dict)
     next_id: int = 1
@@ -129,16 +131,29 @@ class TrackManager:
         detection is too noisy to catch that early (reinit_rotation_deg must sit at about 3 sigma of its
         noise); refined, it is a few degrees off. When the two disagree by more than verify_rotation_deg
         (up to the object's symmetries), the track takes over the refined detection's pose and state. Returns
-        why it did, or None when the track was kept."""
+        why it did, or None when the track was kept.
+
+        verify_blend > 0: a track that agrees with it moves that share of the way towards it (the two estimates'
+        errors are partly independent: one carried from earlier frames, one refined from the noisy detection).
+        With verify_confidence_margin set, the track also takes it over when the refined detection's confidence
+        (confidence.py) beats the track's own in this image by more than that margin: the two poses are judged
+        on the same image, so the clutter that shifts every pose's confidence shifts both alike."""
         track.detection_unchecked = False
         if not np.isfinite(refined_detection).all():
             return None
         angle = self.rotation_to_detection_deg(track, refined_detection)
-        if angle <= self.verify_rotation_deg:
+        if angle > self.verify_rotation_deg:
+            reason = f"its refined detection is turned {angle:.0f} deg from it"
+        elif self.verify_confidence_margin is not None and confidence > track.confidence + self.verify_confidence_margin:
+            reason = f"its refined detection fits the image better (confidence {confidence:.2f} against {track.confidence:.2f})"
+        else:
+            if self.verify_blend > 0:
+                track.pose = blend_poses(track.pose, refined_detection, self.verify_blend,
+                                         self.symmetries.get(track.obj_id, np.eye(4)[None]))
             return None
         track.pose, track.state, track.confidence = refined_detection, state, float(confidence)
         track.low_confidence_frames = track.unconverged_frames = 0   # not a re-initialization: no raw pose published
-        return f"its refined detection is turned {angle:.0f} deg from it"
+        return reason
 
     def expire(self, stamp: float) -> list[int]:
         """Drop tracks not detected for longer than timeout_s; returns their ids."""
@@ -214,3 +229,17 @@ def pose_in_image(pose: np.ndarray, K: np.ndarray, width: int, height: int) -> b
     u, v, w = K @ t
     return 0 <= u / w < width and 0 <= v / w < height
 
+
+
+def blend_poses(pose: np.ndarray, other: np.ndarray, share: float, symmetries: np.ndarray) -> np.ndarray:
+    """`pose` moved `share` of the way towards the symmetric equivalent of `other` nearest to it (rotation along
+    the geodesic, translation along the line): 0 gives `pose`, 1 that equivalent."""
+    from scipy.spatial.transform import Rotation
+
+    candidates = other[None] @ np.asarray(symmetries).reshape(-1, 4, 4)
+    turns = Rotation.from_matrix(candidates[:, :3, :3] @ pose[:3, :3].T)
+    nearest = int(np.argmin(turns.magnitude()))
+    out = pose.copy()
+    out[:3, :3] = Rotation.from_rotvec(share * turns[nearest].as_rotvec()).as_matrix() @ pose[:3, :3]
+    out[:3, 3] = (1.0 - share) * pose[:3, 3] + share * candidates[nearest, :3, 3]
+    return out

@@ -181,3 +181,59 @@ def test_verify_takes_over_a_refined_detection_that_disagrees_beyond_the_thresho
     m.verify_rotation_deg = 0.0
     m.associate([Detection("mug", 1, _pose(0.0))], 0.3)
     assert m.tracks_to_verify([mug]) == []
+
+
+def test_verify_with_a_confidence_margin_takes_over_a_better_fitting_refined_detection():
+    """Within verify_rotation_deg, a refined detection whose confidence beats the track's by more than
+    verify_confidence_margin replaces the track's pose and state; one that beats it by less does not, and
+    without a margin (None) confidence never decides."""
+    from scipy.spatial.transform import Rotation
+
+    near = _pose(0.0)
+    near[:3, :3] = Rotation.from_euler("y", 4.0, degrees=True).as_matrix()
+    for margin, refined_confidence, taken in ((0.1, 0.75, True), (0.1, 0.65, False), (None, 0.99, False)):
+        m = TrackManager(gate_m=0.05, verify_rotation_deg=10.0, verify_confidence_margin=margin)
+        (t,) = m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+        t.state, t.fresh, t.confidence = ("carried",), False, 0.6
+        m.associate([Detection("mug", 1, _pose(0.0))], 0.1)
+        reason = m.verify(t, near, ("new",), refined_confidence)
+        assert (reason is not None) == taken, (margin, refined_confidence)
+        if taken:
+            assert "confidence 0.75 against 0.60" in reason
+            assert t.state == ("new",) and np.allclose(t.pose, near) and t.confidence == 0.75
+        else:
+            assert t.state == ("carried",) and np.allclose(t.pose, _pose(0.0)) and t.confidence == 0.6
+
+
+def test_blend_poses_follows_scipy_slerp_and_the_nearest_symmetric_equivalent():
+    """Half way between two poses is scipy's Slerp at 0.5 and the midpoint of the translations; for an object
+    symmetric about z, a target turned 170 degrees about z (the same as -10 under a 180-degree symmetry) is
+    approached the short way; a 0 share and an agreeing verify without verify_blend leave the pose alone."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    from deeprm_ros.tracking.tracks import blend_poses
+
+    a, b = _pose(0.0, 0.0, 0.5), _pose(0.1, -0.02, 0.7)
+    ra, rb = Rotation.from_euler("xyz", [10, -20, 30], degrees=True), Rotation.from_euler("xyz", [25, 5, 40], degrees=True)
+    a[:3, :3], b[:3, :3] = ra.as_matrix(), rb.as_matrix()
+    half = blend_poses(a, b, 0.5, np.eye(4)[None])
+    expected = Slerp([0, 1], Rotation.concatenate([ra, rb]))([0.5]).as_matrix()[0]
+    np.testing.assert_allclose(half[:3, :3], expected, atol=1e-9)
+    np.testing.assert_allclose(half[:3, 3], [0.05, -0.01, 0.6], atol=1e-12)
+    np.testing.assert_allclose(blend_poses(a, b, 0.0, np.eye(4)[None]), a, atol=1e-12)
+
+    flip = np.eye(4)
+    flip[:3, :3] = Rotation.from_euler("z", 180, degrees=True).as_matrix()
+    c = _pose(0.0)
+    c[:3, :3] = Rotation.from_euler("z", 170, degrees=True).as_matrix()
+    moved = blend_poses(_pose(0.0), c, 0.5, np.stack([np.eye(4), flip]))
+    angle = Rotation.from_matrix(moved[:3, :3]).as_euler("xyz", degrees=True)
+    np.testing.assert_allclose(angle, [0, 0, -5], atol=1e-9)
+
+    m = TrackManager(gate_m=0.05, verify_rotation_deg=10.0, verify_blend=0.5)
+    (t,) = m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+    t.state, t.fresh = ("carried",), False
+    m.associate([Detection("mug", 1, _pose(0.0))], 0.1)
+    assert m.verify(t, _pose(0.02), ("new",), 0.9) is None      # agrees: blended, not taken over
+    np.testing.assert_allclose(t.pose[:3, 3], [0.01, 0.0, 0.6])
+    assert t.state == ("carried",)
