@@ -133,11 +133,13 @@ class TrackManager:
         (up to the object's symmetries), the track takes over the refined detection's pose and state. Returns
         why it did, or None when the track was kept.
 
-        verify_blend > 0: a track that agrees with it moves that share of the way towards it (the two estimates'
-        errors are partly independent: one carried from earlier frames, one refined from the noisy detection).
-        With verify_confidence_margin set, the track also takes it over when the refined detection's confidence
-        (confidence.py) beats the track's own in this image by more than that margin: the two poses are judged
-        on the same image, so the clutter that shifts every pose's confidence shifts both alike."""
+        Two more rules, off in the node because neither helped on the tracking benchmark (within -0.4 and +0.2
+        AUC of the default; bench/tracking_benchmark.py's verify_conf_* and blend_* strategies):
+        verify_blend > 0 moves a track that agrees with its refined detection that share of the way towards it
+        (their errors should be partly independent: one carried from earlier frames, one refined from the noisy
+        detection); verify_confidence_margin also lets the track take it over when the refined detection's
+        confidence (confidence.py) beats the track's own in this image by more than that margin (both judged on
+        the same image, so clutter shifts both alike)."""
         track.detection_unchecked = False
         if not np.isfinite(refined_detection).all():
             return None
@@ -228,7 +230,6 @@ def pose_in_image(pose: np.ndarray, K: np.ndarray, width: int, height: int) -> b
         return False
     u, v, w = K @ t
     return 0 <= u / w < width and 0 <= v / w < height
-
 
 
 def blend_poses(pose: np.ndarray, other: np.ndarray, share: float, symmetries: np.ndarray) -> np.ndarray:
