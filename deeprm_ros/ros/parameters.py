@@ -100,7 +100,8 @@ PARAMETERS: list[ParameterSpec] = [
     ParameterSpec("refine_from", "track", STRING,
                   "Where each frame's refinement starts: 'track' (the object's refined pose and recurrent state from "
                   "the last frame, tracking_iterations) or 'detection' (its latest detection, a zero state, iterations: "
-                  "twice the network time; 1 to 2 AUC less accurate than 'track' on the tracking benchmark with the bundled model).",
+                  "twice the network time; about 1 AUC less accurate than 'track' on the tracking benchmark with the "
+                  "bundled model).",
                   choices=("track", "detection")),
     ParameterSpec("association_gate_m", 0.1, DOUBLE,
                   "A detection joins an existing track of its class when their positions are closer than this (m).",

@@ -146,8 +146,10 @@ class TrackManager:
         angle = self.rotation_to_detection_deg(track, refined_detection)
         if angle > self.verify_rotation_deg:
             reason = f"its refined detection is turned {angle:.0f} deg from it"
-        elif self.verify_confidence_margin is not None and confidence > track.confidence + self.verify_confidence_margin:
-            reason = f"its refined detection fits the image better (confidence {confidence:.2f} against {track.confidence:.2f})"
+        elif (self.verify_confidence_margin is not None
+              and confidence > track.confidence + self.verify_confidence_margin):
+            reason = (f"its refined detection fits the image better "
+                      f"(confidence {confidence:.2f} against {track.confidence:.2f})")
         else:
             if self.verify_blend > 0:
                 track.pose = blend_poses(track.pose, refined_detection, self.verify_blend,
