@@ -48,8 +48,8 @@ def nearest_about_axis(T_e, T_sym, axis, offset) -> np.ndarray:
     return T_sym @ C
 
 
-def symmetric_pose_errors(T_e, T_g, symmetries, continuous=()) -> tuple[np.ndarray, np.ndarray]:
-    """Rotation (deg) and translation (m) errors of T_e against the closest symmetric equivalent of T_g.
+def nearest_symmetric_pose(T_e, T_g, symmetries, continuous=()) -> tuple[np.ndarray, np.ndarray]:
+    """The symmetric equivalent of T_g whose rotation is nearest to T_e's, and that rotation error (deg).
 
     T_e, T_g: (4, 4) or (B, 4, 4); symmetries: (S, 4, 4) shared, or (B, S, 4, 4) per pose (padded with the
     identity, which a minimum ignores), identity included as ObjectModel.symmetry_transforms returns them.
@@ -72,9 +72,15 @@ def symmetric_pose_errors(T_e, T_g, symmetries, continuous=()) -> tuple[np.ndarr
     rot = rotation_angle_deg(T_e[:, None, :3, :3] @ np.swapaxes(T_sym[..., :3, :3], -1, -2))  # (B, S)
     best = np.argmin(rot, axis=1)
     idx = np.arange(len(T_e))
-    r = rot[idx, best]
-    t = translation_error_m(T_e[:, :3, 3], T_sym[idx, best, :3, 3])
-    return (r[0], t[0]) if single else (r, t)
+    nearest, r = T_sym[idx, best], rot[idx, best]
+    return (nearest[0], r[0]) if single else (nearest, r)
+
+
+def symmetric_pose_errors(T_e, T_g, symmetries, continuous=()) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation (deg) and translation (m) errors of T_e against the closest symmetric equivalent of T_g
+    (nearest_symmetric_pose, whose arguments it takes); the translation error is taken at that same pose."""
+    nearest, r = nearest_symmetric_pose(T_e, T_g, symmetries, continuous)
+    return r, translation_error_m(_f64(T_e)[..., :3, 3], nearest[..., :3, 3])
 
 
 def model_symmetric_pose_errors(T_e, T_g, model) -> tuple[np.ndarray, np.ndarray]:

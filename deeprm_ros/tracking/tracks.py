@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..metrics import symmetric_pose_errors
+from ..metrics import nearest_symmetric_pose, symmetric_pose_errors
 
 
 @dataclass
@@ -239,10 +239,9 @@ def blend_poses(pose: np.ndarray, other: np.ndarray, share: float, symmetries: n
     the geodesic, translation along the line): 0 gives `pose`, 1 that equivalent."""
     from scipy.spatial.transform import Rotation
 
-    candidates = other[None] @ np.asarray(symmetries).reshape(-1, 4, 4)
-    turns = Rotation.from_matrix(candidates[:, :3, :3] @ pose[:3, :3].T)
-    nearest = int(np.argmin(turns.magnitude()))
+    target, _ = nearest_symmetric_pose(pose, other, symmetries)
+    turn = Rotation.from_matrix(target[:3, :3] @ pose[:3, :3].T).as_rotvec()
     out = pose.copy()
-    out[:3, :3] = Rotation.from_rotvec(share * turns[nearest].as_rotvec()).as_matrix() @ pose[:3, :3]
-    out[:3, 3] = (1.0 - share) * pose[:3, 3] + share * candidates[nearest, :3, 3]
+    out[:3, :3] = Rotation.from_rotvec(share * turn).as_matrix() @ pose[:3, :3]
+    out[:3, 3] = (1.0 - share) * pose[:3, 3] + share * target[:3, 3]
     return out
