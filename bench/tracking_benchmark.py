@@ -70,6 +70,7 @@ class Strategy:
     verify_iterations: int | None = None
     verify_confidence_margin: float | None = None
     verify_blend: float = 0.0
+    verify_state: str = "track"
 
 
 STRATEGIES = {s.name: s for s in [
@@ -97,6 +98,8 @@ STRATEGIES = {s.name: s for s in [
     Strategy("verify_conf_0.1", verify_confidence_margin=0.1),
     Strategy("blend_0.3", verify_blend=0.3),
     Strategy("blend_0.5", verify_blend=0.5),
+    Strategy("state_from_detection", verify_state="detection"),
+    Strategy("state_reset", verify_state="zero"),
 ]}
 
 
@@ -113,7 +116,7 @@ def run_strategy(strategy: Strategy, frames, seq, refiner, models, detector_ever
                            min_confidence=args.min_confidence, reinit_rotation_deg=strategy.reinit_rotation_deg,
                            verify_rotation_deg=strategy.verify_rotation_deg,
                            verify_confidence_margin=strategy.verify_confidence_margin,
-                           verify_blend=strategy.verify_blend,
+                           verify_blend=strategy.verify_blend, verify_state=strategy.verify_state,
                            symmetries={o: m.symmetry_transforms() for o, m in models.items()})
     rows = []
     for f in frames:

@@ -58,8 +58,17 @@ def lr_factor(step: int, steps_per_epoch: int, milestones, gamma: float, warmup_
     return gamma ** sum(epoch >= m for m in milestones)
 
 
+def iteration_weights(n: int, gamma: float = 1.0) -> torch.Tensor:
+    """Weights summing to 1 of n unrolled iterations' losses: gamma ** (n - 1 - i), as RAFT weighs its
+    iterations. gamma 1 is the plain mean; gamma < 1 puts the weight on the last iterations, whose small errors
+    the first iterations' large ones otherwise outweigh, though the last are what a tracker keeps."""
+    w = gamma ** torch.arange(n - 1, -1, -1, dtype=torch.float64)
+    return (w / w.sum()).float()
+
+
 def compute_loss(out, T_gt, points, syms, loss_cfg):
-    """Mean over unrolled iterations of Eq. 2 (min over symmetries) + flow_weight * multi-scale EPE."""
+    """Weighted mean over unrolled iterations of Eq. 2 (min over symmetries; weights: iteration_weights with
+    loss_cfg's iteration_gamma, default the plain mean) + flow_weight * multi-scale EPE (plain mean)."""
     from .losses import closest_symmetric_pose, flow_from_poses, multiscale_epe, symmetric_pose_loss
 
     pose_terms, flow_terms = [], []
@@ -71,7 +80,8 @@ def compute_loss(out, T_gt, points, syms, loss_cfg):
                 T_obs = closest_symmetric_pose(rec.T_input, T_gt, points, syms)
                 flow_gt = flow_from_poses(rec.rendered_depth, rec.rendered_valid, rec.K_crop, rec.T_input, T_obs)
             flow_terms.append(multiscale_epe([f.float() for f in rec.flows], flow_gt, rec.rendered_valid))
-    pose = torch.stack(pose_terms).mean()
+    weights = iteration_weights(len(pose_terms), loss_cfg.get("iteration_gamma", 1.0)).to(pose_terms[0].device)
+    pose = (torch.stack(pose_terms) * weights).sum()
     flow = torch.stack(flow_terms).mean() if flow_terms else pose.new_zeros(())
     return pose + loss_cfg["flow_weight"] * flow, pose.detach(), flow.detach(), [p.item() for p in pose_terms]
 

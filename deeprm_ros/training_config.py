@@ -49,7 +49,8 @@ DEFAULTS = {
         "milestones": [10, 15], "gamma": 0.1, "warmup_epochs": 0, "warmup_factor": 0.1,
         "grad_clip": 10.0,
     },
-    "loss": {"flow_weight": 0.1, "rotation_weight": 0.0, "n_points": 500, "n_continuous_symmetries": N_CONTINUOUS_SYMMETRIES},
+    "loss": {"flow_weight": 0.1, "rotation_weight": 0.0, "n_points": 500, "n_continuous_symmetries": N_CONTINUOUS_SYMMETRIES,
+             "iteration_gamma": 1.0},   # < 1: later unrolled iterations weigh more (train.iteration_weights)
     "train": {
         "iterations": 6, "amp": True, "seed": 0, "checkpoint_every_steps": 500, "log_every_steps": 20,
         "threads": 0, "device": "auto", "max_steps": 0,

@@ -67,6 +67,7 @@ class TrackManager:
     verify_rotation_deg: float = 0.0   # 0: never compare a track with its refined detection
     verify_confidence_margin: float | None = None   # None: off; else also take over a better-fitting refined detection
     verify_blend: float = 0.0          # share of an agreeing refined detection's pose mixed into the track (0: none)
+    verify_state: str = "track"        # an agreeing track keeps its state ("track"), takes the detection's, or "zero"
     symmetries: dict = field(default_factory=dict)  # obj_id -> (S, 4, 4) ObjectModel.symmetry_transforms; absent: none
     tracks: dict = field(default_factory=dict)
     next_id: int = 1
@@ -139,7 +140,8 @@ class TrackManager:
         (their errors should be partly independent: one carried from earlier frames, one refined from the noisy
         detection); verify_confidence_margin also lets the track take it over when the refined detection's
         confidence (confidence.py) beats the track's own in this image by more than that margin (both judged on
-        the same image, so clutter shifts both alike)."""
+        the same image, so clutter shifts both alike); verify_state "detection" or "zero" gives an agreeing track
+        a young recurrent state (the refined detection's, or none) in place of one carried for its whole life."""
         track.detection_unchecked = False
         if not np.isfinite(refined_detection).all():
             return None
@@ -154,6 +156,12 @@ class TrackManager:
             if self.verify_blend > 0:
                 track.pose = blend_poses(track.pose, refined_detection, self.verify_blend,
                                          self.symmetries.get(track.obj_id, np.eye(4)[None]))
+            if self.verify_state == "detection":
+                track.state = state
+            elif self.verify_state == "zero":
+                track.state = None
+            elif self.verify_state != "track":
+                raise ValueError(f"verify_state must be 'track', 'detection' or 'zero', got {self.verify_state!r}")
             return None
         track.pose, track.state, track.confidence = refined_detection, state, float(confidence)
         track.low_confidence_frames = track.unconverged_frames = 0   # not a re-initialization: no raw pose published

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from deeprm_ros.tracking.tracks import Detection, TrackManager, pose_in_image
 
@@ -237,3 +238,27 @@ def test_blend_poses_follows_scipy_slerp_and_the_nearest_symmetric_equivalent():
     assert m.verify(t, _pose(0.02), ("new",), 0.9) is None      # agrees: blended, not taken over
     np.testing.assert_allclose(t.pose[:3, 3], [0.01, 0.0, 0.6])
     assert t.state == ("carried",)
+
+
+def test_verify_state_sets_what_an_agreeing_track_carries_on_with():
+    """An agreeing check (within verify_rotation_deg) keeps the track's pose whatever verify_state says; its
+    recurrent state stays ("track"), becomes the refined detection's ("detection") or restarts at zero ("zero");
+    a disagreeing check takes over the detection's pose and state in every mode; an unknown mode is an error."""
+    for mode, expected in (("track", ("carried",)), ("detection", ("new",)), ("zero", None)):
+        m = TrackManager(gate_m=0.05, verify_rotation_deg=10.0, verify_state=mode)
+        (t,) = m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+        t.state, t.fresh = ("carried",), False
+        m.associate([Detection("mug", 1, _pose(0.0))], 0.1)
+        assert m.verify(t, _pose(0.01), ("new",), 0.9) is None, mode
+        assert t.state == expected, mode
+        np.testing.assert_allclose(t.pose, _pose(0.0))
+    m = TrackManager(gate_m=0.05, verify_rotation_deg=10.0, verify_state="zero")
+    (t,) = m.associate([Detection("mug", 1, _pose(0.0))], 0.0)
+    t.state, t.fresh = ("carried",), False
+    turned = _pose(0.0)
+    turned[:3, :3] = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]])   # 90 degrees about x
+    assert m.verify(t, turned, ("new",), 0.9) is not None
+    assert t.state == ("new",) and np.allclose(t.pose, turned)
+    m.verify_state = "fresh"
+    with pytest.raises(ValueError, match="verify_state"):
+        m.verify(t, t.pose.copy(), ("x",), 0.9)
