@@ -73,6 +73,10 @@ class TrackManager:
     next_id: int = 1
     restarted: list = field(default_factory=list)   # (track, reason) of the last associate()
 
+    def __post_init__(self):
+        if self.verify_state not in ("track", "detection", "zero"):
+            raise ValueError(f"verify_state must be 'track', 'detection' or 'zero', got {self.verify_state!r}")
+
     def associate(self, detections: list[Detection], stamp: float) -> list[Track]:
         """Match detections to tracks; returns the tracks that were created. Tracks re-initialized at their
         detection because it disagrees with them are in self.restarted as (track, reason) until the next call."""
@@ -160,8 +164,6 @@ class TrackManager:
                 track.state = state
             elif self.verify_state == "zero":
                 track.state = None
-            elif self.verify_state != "track":
-                raise ValueError(f"verify_state must be 'track', 'detection' or 'zero', got {self.verify_state!r}")
             return None
         track.pose, track.state, track.confidence = refined_detection, state, float(confidence)
         track.low_confidence_frames = track.unconverged_frames = 0   # not a re-initialization: no raw pose published
