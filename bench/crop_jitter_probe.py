@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default=str(ROOT / "data/demo/checkpoint"))
     parser.add_argument("--data", default="datasets/demo")
     parser.add_argument("--max-targets", type=int, default=400)
-    parser.add_argument("--rotation-std-deg", type=float, default=3.0, help="start noise; translation (1, 1, 3.3) mm per degree")
+    parser.add_argument("--rotation-std-deg", type=float, default=3.0,
+                        help="start noise; translation (1, 1, 3.3) mm per degree")
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--jitters", type=int, default=6)
     parser.add_argument("--max-shift", type=float, default=0.08, help="of the box's width and height")

@@ -11,6 +11,7 @@ turning, ground truth at every frame) refined frame by frame by the node's own p
   verify_N, no_verify  (b) with the check against each refined detection at N degrees, or without it
   verify_conf_M    (b) whose check also takes over a refined detection whose confidence beats the track's by M
   blend_W          (b) whose check moves a track that agrees with its refined detection a share W towards it
+  state_from_detection, state_reset  (b) whose agreeing check gives the track the refined detection's state, or none
   gain_G           (b) with a share G of each predicted update applied to a carried track
   motion_S         (b) with each carried track started from a constant-velocity prediction, smoothed by S
 

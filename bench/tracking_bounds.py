@@ -59,8 +59,9 @@ def bounds(run: Path, models, first: str, second: str) -> list[float]:
     out = [auc_adds(err_a), auc_adds(err_b), auc_adds(np.minimum(err_a, err_b)),
            auc_adds(np.where(conf_a > conf_b, err_a, err_b)),
            auc_adds(np.where(ema_choice(obj, conf_a, conf_b, 0.3), err_a, err_b))]
+    symmetries = {o: models[o].symmetry_transforms() for o in np.unique(obj)}
     for share in (0.3, 0.5):   # the second strategy's pose moved that share of the way to the first's
-        blended = np.stack([blend_poses(saved["pose"][b], saved["pose"][a], share, models[o].symmetry_transforms())
+        blended = np.stack([blend_poses(saved["pose"][b], saved["pose"][a], share, symmetries[o])
                             for a, b, o in zip(ia, ib, obj)])
         out.append(auc_adds(errors(blended)))
     return [float(v) for v in out]

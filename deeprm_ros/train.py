@@ -62,6 +62,9 @@ def iteration_weights(n: int, gamma: float = 1.0) -> torch.Tensor:
     """Weights summing to 1 of n unrolled iterations' losses: gamma ** (n - 1 - i), as RAFT weighs its
     iterations. gamma 1 is the plain mean; gamma < 1 puts the weight on the last iterations, whose small errors
     the first iterations' large ones otherwise outweigh, though the last are what a tracker keeps."""
+    # 0 would train the last iteration only, a negative gamma would reward some iterations' errors
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0:
+        raise ValueError(f"iteration_gamma must be > 0, got {gamma!r}")
     w = gamma ** torch.arange(n - 1, -1, -1, dtype=torch.float64)
     return (w / w.sum()).float()
 
@@ -151,6 +154,10 @@ def train(config: dict, out_dir: Path, resume: bool) -> Path:
     world, rank, local_rank = _distributed()
     tcfg, dcfg, ocfg, lcfg = config["train"], config["data"], config["optim"], config["loss"]
     pcfg = config["perturbation"]
+    try:  # a bad loss.iteration_gamma is refused before any data is loaded
+        iteration_weights(tcfg["iterations"], lcfg["iteration_gamma"])
+    except ValueError as e:
+        raise ConfigError(f"loss.{e}") from None
     device = _device(tcfg["device"], local_rank)
     if world > 1:
         import torch.distributed as dist

@@ -138,8 +138,8 @@ class TrackManager:
         (up to the object's symmetries), the track takes over the refined detection's pose and state. Returns
         why it did, or None when the track was kept.
 
-        Two more rules, off in the node because neither helped on the tracking benchmark (within -0.4 and +0.2
-        AUC of the default; bench/tracking_benchmark.py's verify_conf_* and blend_* strategies):
+        Three more rules, off in the node because none helped on the tracking benchmark (within -0.4 and +0.2
+        AUC of the default; bench/tracking_benchmark.py's verify_conf_*, blend_* and state_* strategies):
         verify_blend > 0 moves a track that agrees with its refined detection that share of the way towards it
         (their errors should be partly independent: one carried from earlier frames, one refined from the noisy
         detection); verify_confidence_margin also lets the track take it over when the refined detection's

@@ -215,7 +215,8 @@ def test_blend_poses_follows_scipy_slerp_and_the_nearest_symmetric_equivalent():
     from deeprm_ros.tracking.tracks import blend_poses
 
     a, b = _pose(0.0, 0.0, 0.5), _pose(0.1, -0.02, 0.7)
-    ra, rb = Rotation.from_euler("xyz", [10, -20, 30], degrees=True), Rotation.from_euler("xyz", [25, 5, 40], degrees=True)
+    ra = Rotation.from_euler("xyz", [10, -20, 30], degrees=True)
+    rb = Rotation.from_euler("xyz", [25, 5, 40], degrees=True)
     a[:3, :3], b[:3, :3] = ra.as_matrix(), rb.as_matrix()
     half = blend_poses(a, b, 0.5, np.eye(4)[None])
     expected = Slerp([0, 1], Rotation.concatenate([ra, rb]))([0.5]).as_matrix()[0]

@@ -333,3 +333,16 @@ def test_iteration_gamma_weighs_the_unrolled_iterations_as_raft_does():
     np.testing.assert_allclose(plain.item(), 2 / 3 * 0.043 / 3, rtol=1e-5)
     _, weighted, _, _ = compute_loss(out, T_gt, points, syms, {**cfg, "iteration_gamma": 0.5})
     np.testing.assert_allclose(weighted.item(), 2 / 3 * (0.03 + 2 * 0.01 + 4 * 0.003) / 7, rtol=1e-5)
+
+
+def test_training_stops_with_a_non_positive_iteration_gamma_named(tiny_dataset, tmp_path, capsys):
+    """loss.iteration_gamma 0 would train the last iteration only, a negative one would reward errors: the
+    training program exits 2 naming the option, before writing anything."""
+    from deeprm_ros.train import main as train_main
+
+    for bad in ("0", "-0.5", "'fast'"):
+        code = train_main(["--config", str(_write(tmp_path, tiny_config(tiny_dataset))), "--out", str(tmp_path / "run"),
+                           "--set", f"loss.iteration_gamma={bad}"])
+        assert code == 2
+        assert f"loss.iteration_gamma must be > 0, got {bad}\n" in capsys.readouterr().err, bad
+        assert not (tmp_path / "run" / "model.safetensors").exists()
